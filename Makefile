@@ -1,0 +1,31 @@
+# One entry point for users and developers. `make help` lists the targets.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup lab lint test demo status teardown
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## Create .venv with the pinned Ansible, Molecule and test tooling
+	@scripts/setup.sh
+
+lab: setup ## Start a Docker engine and build the Debian 12/13 base images (cached)
+	@scripts/lab/ensure-docker.sh
+	@scripts/lab/build-images.sh
+
+lint: setup ## yamllint, ansible-lint (production profile), ruff
+	@scripts/test.sh lint
+
+test: lab ## The whole suite: lint, app tests against real PostgreSQL/Redis, Molecule scenarios
+	@scripts/test.sh
+
+demo: lab ## Create the local fleet of containers and run site.yml against it
+	@scripts/demo.sh up
+
+status: setup ## Show the local fleet
+	@scripts/demo.sh status
+
+teardown: ## Remove the local fleet
+	@scripts/demo.sh down

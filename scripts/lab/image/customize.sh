@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Turns a debootstrapped tree into a lab host: apt sources like a real VPS, the machine's CA
+# bundle (lab-only: this machine reaches PyPI through an interception proxy), an empty
+# machine-id and per-container SSH host keys.
+set -euo pipefail
+rootfs=$1 codename=$2 mirror=$3 security_mirror=$4
+
+cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<SOURCES
+Types: deb
+URIs: $mirror
+Suites: $codename $codename-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $security_mirror
+Suites: $codename-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+rm -f "$rootfs/etc/apt/sources.list"
+
+# Every CA this machine trusts, installed the Debian way so later updates keep it.
+mkdir -p "$rootfs/usr/local/share/ca-certificates/lab"
+awk -v dir="$rootfs/usr/local/share/ca-certificates/lab" '
+    /BEGIN CERTIFICATE/ { n++; file = sprintf("%s/machine-%03d.crt", dir, n) }
+    file { print > file }
+    /END CERTIFICATE/ { close(file); file = "" }
+' /etc/ssl/certs/ca-certificates.crt
+chroot "$rootfs" update-ca-certificates >/dev/null
+
+# Fresh identity per container, as on a new VPS.
+: >"$rootfs/etc/machine-id"
+rm -f "$rootfs"/etc/ssh/ssh_host_*
+install -m 0644 "$(dirname "$0")/lab-ssh-hostkeys.service" "$rootfs/etc/systemd/system/"
+chroot "$rootfs" systemctl enable lab-ssh-hostkeys.service >/dev/null 2>&1 \
+    || ln -sf /etc/systemd/system/lab-ssh-hostkeys.service "$rootfs/etc/systemd/system/multi-user.target.wants/"
+
+# Units that have nothing to do in a container.
+for unit in getty@tty1.service console-getty.service systemd-udevd.service \
+            systemd-udev-trigger.service systemd-remount-fs.service; do
+    ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
+done
+
+rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb

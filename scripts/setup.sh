@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Creates .venv with the pinned controller and test tooling (pyproject.toml, extra "dev").
+# Re-installs only when pyproject.toml changes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+venv=.venv
+stamp=$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+"$python" - <<'PY' || { say "ERROR: Python 3.11 or newer is needed (found $($python --version 2>&1))"; exit 1; }
+import sys
+sys.exit(0 if sys.version_info >= (3, 11) else 1)
+PY
+
+[ -f "$stamp" ] && exit 0
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+say "installing the pinned tooling into $venv"
+"$venv/bin/pip" install --quiet --upgrade pip
+"$venv/bin/pip" install --quiet -e '.[dev]'
+rm -f "$venv"/.installed-*
+touch "$stamp"
+say "done"

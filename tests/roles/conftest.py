@@ -1,0 +1,64 @@
+"""Fixtures for role tests that need a fresh host but not a whole Molecule scenario."""
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start_container() -> str:
+    engine = shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True)
+    if not engine or engine.returncode:
+        pytest.fail("no Docker engine answers: run `make lab` first")
+    name = f"validation-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["docker", "run", "-d", "--rm", "--name", name, "lab/debian:12", "sleep", "infinity"],
+        check=True,
+        capture_output=True,
+    )
+    return name
+
+
+@pytest.fixture(scope="session")
+def fresh_host() -> Iterator[str]:
+    """A fresh Debian 12 lab container, shared by tests that must not change it."""
+    name = _start_container()
+    yield name
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+@pytest.fixture()
+def own_fresh_host() -> Iterator[str]:
+    """A fresh Debian 12 lab container for one test that may change it."""
+    name = _start_container()
+    yield name
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+def run_playbook(
+    playbook: Path, host: str, extra_vars: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a playbook against one container over the docker connection."""
+    return subprocess.run(
+        [
+            "ansible-playbook",
+            *args,
+            "-i",
+            f"{host},",
+            "-e",
+            "ansible_connection=community.docker.docker",
+            "-e",
+            extra_vars,
+            str(playbook),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"},
+    )

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab lint test demo status teardown
+.PHONY: help setup lab lint test demo status teardown deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,3 +29,6 @@ status: setup ## Show the local fleet
 
 teardown: ## Remove the local fleet
 	@scripts/demo.sh down
+
+deploy: setup ## Roll a release out from here: make deploy ENV=staging|prod [RELEASE=<sha>]
+	@scripts/deploy.sh $(ENV) $(RELEASE)

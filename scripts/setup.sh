@@ -15,6 +15,16 @@ import sys
 sys.exit(0 if sys.version_info >= (3, 11) else 1)
 PY
 
+# Ansible reaches the local fleet over SSH, as it reaches a VPS.
+if ! command -v ssh >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing the SSH client"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null
+    else
+        say "WARNING: no ssh client; install openssh-client for the local fleet"
+    fi
+fi
+
 [ -f "$stamp" ] && exit 0
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 say "installing the pinned tooling into $venv"

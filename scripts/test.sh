@@ -3,15 +3,19 @@
 # Runs every step even after a failure, prints a table of steps and times, and exits non-zero
 # when any step failed.
 #
-# Usage: scripts/test.sh [step ...]      steps: lint validation app providers molecule:<scenario>
+# Usage: scripts/test.sh [step ...]
+#   steps: lint validation app providers molecule:<scenario> fleet
+#   fleet: the local fleet from scratch (bootstrap over SSH, site.yml) and the rollouts, crashes
+#          and firewall matrix under load (tests/fleet); its table lands in .cache/fleet/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
-scenarios=(base data web)
+scenarios=(base data web app)
 default_steps=(lint validation app providers)
 for s in "${scenarios[@]}"; do default_steps+=("molecule:$s"); done
+default_steps+=(fleet)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${default_steps[@]}")
 
@@ -36,6 +40,9 @@ run_step() {
             pytest -p no:cacheprovider tests/providers ;;
         molecule:*)
             scripts/lab/release-swap.sh && molecule test -s "${1#molecule:}" ;;
+        fleet)
+            # Leaves the fleet up for a look afterwards (make status; make teardown).
+            pytest -p no:cacheprovider -x -rA tests/fleet ;;
         *)
             echo "unknown step: $1" >&2; return 2 ;;
     esac

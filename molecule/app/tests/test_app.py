@@ -1,0 +1,270 @@
+"""What the app role really deploys: units, sandbox, releases, rollbacks and zero-downtime
+switches, checked on the app host and from the probe. The multi-step checks run the project's
+playbooks (playbooks/deploy.yml, rollback.yml, restart.yml) against this scenario's inventory."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import testinfra
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+APP_HOST = "app-debian12"
+testinfra_hosts = [f"ansible://{APP_HOST}?ansible_inventory={INVENTORY}"]
+
+ROOT = "/srv/reference-app"
+SOCK = "/run/reference-app.sock"
+
+# One new connection per request, so a restart cannot hide behind a kept-alive connection.
+CLIENT = r"""
+import http.client, json, os, socket, sys, time
+target, stop = sys.argv[1], sys.argv[2]
+class Unix(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(60)
+        self.sock.connect(target)
+ok, failed, releases, errors = 0, 0, {}, []
+while not os.path.exists(stop):
+    if target.startswith("/"):
+        conn = Unix("localhost")
+    else:
+        conn = http.client.HTTPConnection(target, timeout=60)
+    try:
+        conn.request("GET", "/version")
+        response = conn.getresponse()
+        body = response.read()
+        if response.status == 200:
+            ok += 1
+            release = json.loads(body)["release"]
+            releases[release] = releases.get(release, 0) + 1
+        else:
+            failed += 1
+            errors.append(response.status)
+    except Exception as exc:
+        failed += 1
+        errors.append(repr(exc))
+    finally:
+        conn.close()
+    time.sleep(0.02)
+print(json.dumps({"ok": ok, "failed": failed, "releases": releases, "errors": errors[:5]}))
+"""
+
+
+def playbook(name, *extra):
+    """Run one of the project's playbooks against the scenario's hosts."""
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FORCE_COLOR="0")
+    cmd = ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "playbooks" / name), *extra]
+    result = subprocess.run(cmd, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
+    return result.returncode, result.stdout + result.stderr
+
+
+def get(host, path, sock=SOCK):
+    out = host.check_output(
+        f"curl -s --max-time 10 -w '\\n%{{http_code}}' --unix-socket {sock} http://localhost{path}"
+    )
+    body, _, status = out.rpartition("\n")
+    return int(status), body
+
+
+def release(host):
+    status, body = get(host, "/version")
+    assert status == 200, body
+    return json.loads(body)["release"]
+
+
+def current(host):
+    return host.check_output(f"readlink {ROOT}/current").split("/")[-1]
+
+
+def schema(host):
+    return host.check_output(
+        "runuser -u postgres -- psql -d app -tAc "
+        "\"select string_agg(table_name, ',' order by table_name) from information_schema.tables "
+        "where table_schema = 'public'\"; "
+        "runuser -u postgres -- psql -d app -tAc 'select version_num from alembic_version'"
+    )
+
+
+@pytest.fixture(scope="module")
+def probe():
+    return testinfra.get_host("ansible://app-probe", ansible_inventory=INVENTORY)
+
+
+@pytest.fixture(scope="module")
+def first_release(host):
+    return current(host)
+
+
+def test_units_are_active(host):
+    for unit in ("reference-app.socket", "reference-app.service", "hello.socket", "hello.service"):
+        assert host.service(unit).is_running, unit
+        assert host.service(unit).is_enabled, unit
+
+
+def test_socket_is_for_nginx_group_only(host):
+    sock = host.file(SOCK)
+    assert sock.is_socket
+    assert (sock.user, sock.group, sock.mode) == ("root", "www-data", 0o660)
+
+
+def test_service_runs_as_app_user(host):
+    pid = host.check_output("systemctl show -p MainPID --value reference-app.service")
+    users = host.check_output(f"ps -o user= --pid {pid} --ppid {pid}").split()
+    assert len(users) == 3  # the master and app_workers: 2
+    assert set(users) == {"app"}
+
+
+def test_sandbox_exposure(host):
+    out = host.check_output("systemd-analyze security --no-pager reference-app.service")
+    exposure = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out).group(1))
+    print(f"systemd-analyze security reference-app.service: {exposure}")
+    assert exposure <= 2.0
+
+
+def test_ready_and_version_match_current(host, first_release):
+    status, body = get(host, "/health/ready")
+    assert status == 200, body
+    assert release(host) == first_release
+
+
+def test_tcp_port_serves_the_web_host(host, probe):
+    address = host.interface("eth0").addresses[0]
+    out = probe.check_output(f"curl -s --max-time 10 http://{address}:8000/version")
+    assert json.loads(out)["release"] == current(host)
+
+
+def test_hello_app_on_its_own_socket(host):
+    status, body = get(host, "/health", sock="/run/hello.sock")
+    assert status == 200, body
+    status, body = get(host, "/version", sock="/run/hello.sock")
+    assert (
+        json.loads(body)["release"]
+        == host.check_output("readlink /srv/hello/current").split("/")[-1]
+    )
+    # Built from its own source: another release id than the reference app.
+    assert json.loads(body)["release"] != release(host)
+
+
+def test_new_release_without_a_failed_request(host, probe, first_release):
+    host.run("rm -f /tmp/stop-client")
+    probe.run("rm -f /tmp/stop-client")
+    address = host.interface("eth0").addresses[0]
+    clients = [
+        subprocess.Popen(
+            ["docker", "exec", APP_HOST, "python3", "-c", CLIENT, SOCK, "/tmp/stop-client"],
+            stdout=subprocess.PIPE,
+            text=True,
+        ),
+        subprocess.Popen(
+            [
+                "docker",
+                "exec",
+                "app-probe",
+                "python3",
+                "-c",
+                CLIENT,
+                f"{address}:8000",
+                "/tmp/stop-client",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        ),
+    ]
+    try:
+        rc, out = playbook("deploy.yml", "-e", "app_release_id=t-second")
+    finally:
+        host.run("touch /tmp/stop-client")
+        probe.run("touch /tmp/stop-client")
+        counts = [json.loads(c.communicate(timeout=120)[0]) for c in clients]
+    print(f"requests during the deploy: unix socket {counts[0]}, tcp {counts[1]}")
+    assert rc == 0, out
+    assert release(host) == "t-second"
+    for count in counts:
+        assert count["failed"] == 0, count
+        assert count["ok"] > 0
+        # Both releases answered: the clients really ran across the switch.
+        assert set(count["releases"]) == {first_release, "t-second"}, count
+
+
+def test_unready_release_is_rolled_back(host):
+    rc, out = playbook(
+        "deploy.yml",
+        "-e",
+        "app_release_id=t-unready",
+        "-e",
+        "app_ready_timeout=10",
+        "-e",
+        '{"app_release_env": {"APP_REDIS_URL": "redis://127.0.0.1:1/0"}}',
+    )
+    assert rc != 0
+    assert "release t-unready failed readiness" in out
+    assert "rolled back to t-second" in out
+    assert current(host) == "t-second"
+    assert release(host) == "t-second"
+    assert get(host, "/health/ready")[0] == 200
+
+
+def test_failing_migration_changes_nothing(host):
+    source = EPHEMERAL / "broken-migration-app"
+    shutil.rmtree(source, ignore_errors=True)
+    source.mkdir()
+    shutil.copy(PROJECT / "pyproject.toml", source)
+    shutil.copy(PROJECT / "README.md", source)
+    shutil.copytree(PROJECT / "app", source / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    (source / "app/migrations/versions/0002_broken.py").write_text(
+        '"""broken: creates a table, then fails."""\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        "def upgrade() -> None:\n"
+        '    op.create_table("broken_probe", sa.Column("id", sa.Integer, primary_key=True))\n'
+        '    op.execute("SELECT 1 / 0")\n\n\n'
+        "def downgrade() -> None:\n    pass\n"
+    )
+    before = schema(host)
+    rc, out = playbook("deploy.yml", "-e", f"app_source={source}")
+    assert rc != 0
+    assert "migrations of release" in out and "failed" in out
+    assert schema(host) == before
+    assert "broken_probe" not in before
+    assert current(host) == "t-second"
+    assert release(host) == "t-second"
+
+
+def test_rollback_returns_the_previous_release(host, first_release):
+    rc, out = playbook("rollback.yml")
+    assert rc == 0, out
+    assert current(host) == first_release
+    assert release(host) == first_release
+
+
+def test_only_kept_releases_remain(host, first_release):
+    rc, out = playbook("deploy.yml", "-e", "app_release_id=t-second", "-e", "app_keep_releases=2")
+    assert rc == 0, out
+    assert release(host) == "t-second"
+    left = sorted(host.check_output(f"ls {ROOT}/releases").split())
+    assert left == sorted([first_release, "t-second"])
+
+
+def test_restart_keeps_the_release(host):
+    before = host.check_output("systemctl show -p MainPID --value reference-app.service")
+    rc, out = playbook("restart.yml")
+    assert rc == 0, out
+    assert host.check_output("systemctl show -p MainPID --value reference-app.service") != before
+    assert release(host) == "t-second"
+
+
+def test_deploy_lock_stops_a_second_deploy(host):
+    host.check_output(f"echo 'someone since earlier' > {ROOT}/deploy.lock")
+    rc, out = playbook("restart.yml")
+    assert rc != 0
+    assert "deploy.lock exists" in out and "someone since earlier" in out
+    rc, out = playbook("restart.yml", "-e", "app_force_unlock=true")
+    assert rc == 0, out
+    assert not host.file(f"{ROOT}/deploy.lock").exists

@@ -1,0 +1,389 @@
+"""The product as its users run it, on the local fleet, under load.
+
+A fresh fleet is bootstrapped as root over SSH, then converged by site.yml as the admin user;
+from then on fleet-client sends a steady stream of reads, writes and WebSocket sessions through
+nginx over HTTPS (tests/fleet/load.py) while the steps below run, each step adding a row
+(requests, failed, latency) to the table conftest.py prints. Steps run in file order and
+depend on each other: the first failure stops the rest.
+"""
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import ROWS
+
+PROJECT = Path(__file__).resolve().parents[2]
+CACHE = PROJECT / ".cache" / "fleet"
+INVENTORY = PROJECT / "inventories" / "local"
+APP_HOSTS = {"fleet-app1": "10.231.0.21", "fleet-app2": "10.231.0.22"}
+WEB, DATA, CLIENT = "10.231.0.10", "10.231.0.30", "fleet-client"
+SITE_HOSTS = ["fleet-web1", "fleet-app1", "fleet-app2", "fleet-data1"]
+SOCK = "/run/reference-app.sock"
+RECAP = re.compile(
+    r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M
+)
+
+
+@dataclass
+class Run:
+    rc: int
+    out: str
+    seconds: float
+
+    def changed(self) -> dict[str, int]:
+        return {host: int(changed) for host, _, changed, _, _ in RECAP.findall(self.out)}
+
+
+def playbook(path: str, *extra: str, inventory: Path = INVENTORY) -> Run:
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    started = time.monotonic()
+    result = subprocess.run(
+        ["ansible-playbook", "-i", str(inventory), path, *extra],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out = result.stdout + result.stderr
+    (CACHE / "logs").mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9]+", "-", " ".join([Path(path).stem, *extra]))[:80]
+    (CACHE / "logs" / f"{time.strftime('%H%M%S')}-{name}.log").write_text(out)
+    return Run(result.returncode, out, time.monotonic() - started)
+
+
+def sh(container: str, command: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["docker", "exec", "-i", container, "sh", "-c", command],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def served_release(host: str) -> str:
+    out = sh(host, f"curl -s --max-time 5 --unix-socket {SOCK} http://localhost/version").stdout
+    return json.loads(out)["release"] if out.startswith("{") else ""
+
+
+def reachable(source: str, address: str, port: int) -> bool:
+    probe = f"timeout 3 bash -c 'exec 3<>/dev/tcp/{address}/{port}'"
+    return sh(source, probe).returncode == 0
+
+
+def wait_ready(host: str, timeout: float = 120) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        probe = f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 3 --unix-socket {SOCK} http://localhost/health/ready"
+        if sh(host, probe).stdout == "200":
+            return time.monotonic() - started
+        time.sleep(1)
+    raise AssertionError(f"{host} not ready after {timeout}s")
+
+
+class Load:
+    """tests/fleet/load.py on fleet-client, and the records it writes."""
+
+    def start(self, token: str) -> None:
+        subprocess.run(
+            ["docker", "cp", str(Path(__file__).with_name("load.py")), f"{CLIENT}:/root/load.py"],
+            check=True,
+        )
+        sh(CLIENT, "rm -f /root/load.jsonl /root/load.stop")
+        files = "/root/fleet-ca.pem {token} /root/load.jsonl /root/load.stop"
+        command = f"python3 /root/load.py www.fleet.test {files.format(token=token)}"
+        subprocess.run(["docker", "exec", "-d", CLIENT, "sh", "-c", command], check=True)
+        time.sleep(3)
+
+    def stop(self) -> None:
+        sh(CLIENT, "touch /root/load.stop")
+
+    def records(self, since: float, until: float) -> list[dict]:
+        out = sh(CLIENT, "cat /root/load.jsonl").stdout
+        rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return [row for row in rows if since <= row["t"] <= until]
+
+
+LOAD = Load()
+
+
+def measure(step: str, action: Callable[[], str | None]) -> list[dict]:
+    """Runs `action` under load and adds its row; returns the records of the window."""
+    since = time.time()
+    note = action() or ""
+    until = time.time()
+    time.sleep(3)  # responses to requests sent before `until` are still coming in
+    records = LOAD.records(since, until)
+    latencies = sorted(row["ms"] for row in records)
+    failed = [row for row in records if not row["ok"]]
+    ROWS.append(
+        {
+            "step": step,
+            "seconds": round(until - since),
+            "requests": len(records),
+            "failed": len(failed),
+            "p50 ms": round(statistics.median(latencies), 1) if latencies else "",
+            "p99 ms": round(latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else "",
+            "note": note,
+        }
+    )
+    if failed:
+        print(f"{step}: failed requests: {[(r['kind'], r['detail']) for r in failed[:10]]}")
+    assert records, f"{step}: the load generator recorded nothing"
+    return records
+
+
+def row(step: str, seconds: float, note: str) -> None:
+    ROWS.append({"step": step, "seconds": round(seconds), "note": note})
+
+
+# ---------------------------------------------------------------- 1. fresh site, second run, check
+
+
+def test_fresh_fleet_bootstrapped_as_root_over_ssh() -> None:
+    assert playbook("playbooks/lab/fleet.yml", "-e", "fleet_state=absent").rc == 0
+    created = playbook("playbooks/lab/fleet.yml")
+    assert created.rc == 0, created.out[-3000:]
+    run = playbook("playbooks/bootstrap.yml")
+    assert run.rc == 0, run.out[-3000:]
+    row("bootstrap.yml as root over SSH", run.seconds, "4 fresh hosts")
+
+
+def test_root_login_is_refused_afterwards() -> None:
+    for address in [WEB, *APP_HOSTS.values(), DATA]:
+        result = subprocess.run(
+            [
+                "ssh", "-i", str(CACHE / "id_ed25519"), "-o", "BatchMode=yes",
+                "-o", f"UserKnownHostsFile={CACHE / 'known_hosts'}",
+                "-o", "StrictHostKeyChecking=accept-new",
+                f"root@{address}", "true",
+            ],
+            capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
+        assert result.returncode == 255 and "Permission denied" in result.stderr, (
+            address,
+            result.stderr,
+        )
+
+
+def test_site_on_fresh_hosts() -> None:
+    run = playbook("site.yml")
+    assert run.rc == 0, run.out[-5000:]
+    assert set(run.changed()) >= set(SITE_HOSTS)
+    row("site.yml, fresh hosts (as deploy + sudo)", run.seconds, "")
+
+
+def test_load_starts() -> None:
+    subprocess.run(
+        ["docker", "cp", str(CACHE / "pebble-cert.pem"), f"{CLIENT}:/root/pebble-listener.pem"],
+        check=True,
+    )
+    ca = sh(
+        CLIENT,
+        "curl -sf --cacert /root/pebble-listener.pem "
+        "https://fleet-acme:15000/roots/0 > /root/fleet-ca.pem",
+    )
+    assert ca.returncode == 0, ca.stderr
+    password = "load-password-7d2f9a41"
+    created = sh(
+        "fleet-app1",
+        "set -a && . /srv/reference-app/shared/env && "
+        "exec /srv/reference-app/current/venv/bin/app-admin "
+        "create-user load@fleet.test --password-stdin",
+        stdin=password + "\n",
+    )
+    assert created.returncode == 0, created.stderr
+    token = sh(
+        CLIENT,
+        "curl -sf --cacert /root/fleet-ca.pem https://www.fleet.test/api/auth/token "
+        f"-d username=load@fleet.test -d password={password}",
+    )
+    assert token.returncode == 0, token.stderr
+    LOAD.start(json.loads(token.stdout)["access_token"])
+    records = measure("load alone, 10 s", lambda: time.sleep(10))
+    assert all(r["ok"] for r in records), [r for r in records if not r["ok"]][:5]
+    assert {r["kind"] for r in records} == {"read", "version", "write", "ws"}
+
+
+def test_second_run_changes_nothing() -> None:
+    runs: list[Run] = []
+    measure("site.yml again", lambda: runs.append(playbook("site.yml")) or "")
+    assert runs[0].rc == 0, runs[0].out[-3000:]
+    assert set(runs[0].changed().values()) == {0}, runs[0].changed()
+    ROWS[-1]["note"] = "changed=0 on every host"
+
+
+def test_check_diff_runs_clean() -> None:
+    runs: list[Run] = []
+    measure(
+        "site.yml --check --diff",
+        lambda: runs.append(playbook("site.yml", "--check", "--diff")) or "",
+    )
+    assert runs[0].rc == 0, runs[0].out[-3000:]
+    assert set(runs[0].changed().values()) == {0}, runs[0].changed()
+    ROWS[-1]["note"] = "changed=0, no failure"
+
+
+# ---------------------------------------------------------------- 2-5. rollouts under load
+
+
+@pytest.fixture(scope="module")
+def first_release() -> str:
+    return served_release("fleet-app1")
+
+
+def test_deploy_new_release(first_release: str) -> None:
+    runs: list[Run] = []
+    records = measure(
+        "deploy.yml, new release",
+        lambda: (
+            runs.append(playbook("playbooks/deploy.yml", "-e", "app_release_id=fleet-r2")) or ""
+        ),
+    )
+    assert runs[0].rc == 0, runs[0].out[-5000:]
+    assert {host: served_release(host) for host in APP_HOSTS} == dict.fromkeys(
+        APP_HOSTS, "fleet-r2"
+    )
+    served = {r["detail"].split("@")[0] for r in records if r["kind"] == "version" and r["ok"]}
+    assert {first_release, "fleet-r2"} <= served, served  # the load really crossed the switch
+    ROWS[-1]["note"] = f"{first_release[:12]} -> fleet-r2 on both app hosts"
+    assert ROWS[-1]["failed"] == 0
+
+
+def test_deploy_of_an_unready_release_rolls_back_and_stops() -> None:
+    runs: list[Run] = []
+    bad = ["-e", "app_release_id=fleet-r3-unready", "-e", "app_ready_timeout=10",
+           "-e", '{"app_release_env": {"APP_REDIS_URL": "redis://127.0.0.1:1/0"}}']  # fmt: skip
+    measure(
+        "deploy.yml, release failing readiness",
+        lambda: runs.append(playbook("playbooks/deploy.yml", *bad)) or "",
+    )
+    assert runs[0].rc != 0
+    assert "release fleet-r3-unready failed readiness" in runs[0].out
+    assert "rolled back to fleet-r2" in runs[0].out
+    # The rollout stopped at the first host: the second never switched.
+    assert {host: served_release(host) for host in APP_HOSTS} == dict.fromkeys(
+        APP_HOSTS, "fleet-r2"
+    )
+    ROWS[-1]["note"] = "first host rolled back, rollout stopped, fleet-r2 everywhere"
+    assert ROWS[-1]["failed"] == 0
+
+
+def test_rollback_returns_the_previous_release(first_release: str) -> None:
+    runs: list[Run] = []
+    measure("rollback.yml", lambda: runs.append(playbook("playbooks/rollback.yml")) or "")
+    assert runs[0].rc == 0, runs[0].out[-5000:]
+    assert {host: served_release(host) for host in APP_HOSTS} == dict.fromkeys(
+        APP_HOSTS, first_release
+    )
+    ROWS[-1]["note"] = f"back to {first_release[:12]} on both app hosts"
+    assert ROWS[-1]["failed"] == 0
+
+
+def test_rolling_restart() -> None:
+    before = {
+        host: sh(host, "systemctl show -p MainPID --value reference-app.service").stdout
+        for host in APP_HOSTS
+    }
+    runs: list[Run] = []
+    measure("restart.yml", lambda: runs.append(playbook("playbooks/restart.yml")) or "")
+    assert runs[0].rc == 0, runs[0].out[-5000:]
+    after = {
+        host: sh(host, "systemctl show -p MainPID --value reference-app.service").stdout
+        for host in APP_HOSTS
+    }
+    assert all(before[host] != after[host] for host in APP_HOSTS), (before, after)
+    ROWS[-1]["note"] = "new gunicorn master on both app hosts"
+    assert ROWS[-1]["failed"] == 0
+
+
+def test_status_reports_every_host(first_release: str) -> None:
+    run = playbook("playbooks/status.yml")
+    assert run.rc == 0, run.out[-3000:]
+    assert all(host in run.out for host in SITE_HOSTS)
+    assert run.out.count(f"serving={first_release}") == len(APP_HOSTS), run.out[-2000:]
+    assert "certs=reference-app:" in run.out and "down=none" in run.out, run.out[-2000:]
+    row("status.yml", run.seconds, "releases, units, certificate days left, nothing drained")
+
+
+# ---------------------------------------------------------------- 6-7. crashes (reported)
+
+
+def test_kill_9_of_the_gunicorn_master() -> None:
+    def kill() -> str:
+        sh("fleet-app1", "kill -9 $(systemctl show -p MainPID --value reference-app.service)")
+        return f"systemd restarted it, ready after {wait_ready('fleet-app1'):.0f} s"
+
+    measure("kill -9 gunicorn master (app1)", kill)
+    assert sh("fleet-app1", "systemctl is-active reference-app.service").stdout.strip() == "active"
+
+
+def test_reboot_of_an_app_host() -> None:
+    # A separate incident: nginx's memory of the kill's failures (fail_timeout, 10 s) is over.
+    time.sleep(12)
+
+    def reboot() -> str:
+        subprocess.run(["docker", "restart", "fleet-app2"], check=True, capture_output=True)
+        return f"all units back by themselves, ready after {wait_ready('fleet-app2'):.0f} s"
+
+    measure("reboot of app2 (container restart)", reboot)
+    units = "reference-app.socket reference-app.service nftables ssh"
+    assert sh("fleet-app2", f"systemctl is-active {units}").stdout.split() == ["active"] * 4
+    # Back in the rotation: the load reaches it again.
+    time.sleep(5)
+    records = LOAD.records(time.time() - 5, time.time())
+    assert any(r["detail"].endswith("@fleet-app2") for r in records if r["kind"] == "version"), (
+        records[-5:]
+    )
+
+
+# ---------------------------------------------------------------- 8. firewall matrix
+
+
+def test_firewall_matrix() -> None:
+    app1, app2 = APP_HOSTS.values()
+    expected = {
+        # from outside the fleet: only 80 and 443 of the web host
+        (CLIENT, WEB, 80): True,
+        (CLIENT, WEB, 443): True,
+        (CLIENT, WEB, 22): False,
+        (CLIENT, app1, 8000): False,
+        (CLIENT, app1, 22): False,
+        (CLIENT, DATA, 5432): False,
+        (CLIENT, DATA, 6379): False,
+        # the app port from the web host only
+        ("fleet-web1", app1, 8000): True,
+        ("fleet-web1", app2, 8000): True,
+        ("fleet-data1", app1, 8000): False,
+        ("fleet-app2", app1, 8000): False,
+        # PostgreSQL and Redis from the app hosts only
+        ("fleet-app1", DATA, 5432): True,
+        ("fleet-app1", DATA, 6379): True,
+        ("fleet-app2", DATA, 5432): True,
+        ("fleet-app2", DATA, 6379): True,
+        ("fleet-web1", DATA, 5432): False,
+        ("fleet-web1", DATA, 6379): False,
+    }
+    started = time.monotonic()
+    seen = {case: reachable(*case) for case in expected}
+    wrong = {case: seen[case] for case in expected if seen[case] != expected[case]}
+    open_count = sum(seen.values())
+    row(
+        "firewall matrix",
+        time.monotonic() - started,
+        f"{len(expected)} probes, {open_count} open as expected",
+    )
+    assert not wrong, wrong
+
+
+def test_load_ends() -> None:
+    LOAD.stop()

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab lint test demo status teardown deploy
+.PHONY: help setup lab lint test demo status teardown deploy bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ test: lab ## The whole suite: lint, app tests against real PostgreSQL/Redis, Mol
 
 demo: lab ## Create the local fleet of containers and run site.yml against it
 	@scripts/demo.sh up
+
+bench: lab ## Benchmarks on a fresh local fleet: writes bench/report.md and bench/timeline.png
+	@.venv/bin/python scripts/bench/bench.py
 
 status: setup ## Show the local fleet
 	@scripts/demo.sh status

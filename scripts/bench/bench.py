@@ -1,0 +1,733 @@
+"""Benchmarks of the whole product on the local fleet, written up as bench/report.md and
+bench/timeline.png. One run, from a fresh fleet, on this machine:
+
+shipping  bootstrap.yml, site.yml on new hosts, site.yml again (also without SSH pipelining,
+          the before of that choice), then under load deploy.yml (code only), a release that
+          fails readiness, rollback.yml and restart.yml; profile_tasks names the slowest tasks.
+timeline  requests/s, failures and p99 per second of the load (tests/fleet/load.py) across
+          those rollouts, each phase marked.
+serving   wrk against a cached read, a database write and /health on (a) one uvicorn process,
+          (b) gunicorn with the role's rendered config on its systemd socket, (c) nginx over
+          HTTPS to both app hosts; latency at a fixed moderate rate for (b) and (c); worker
+          count and event loop variants, the evidence for the defaults.
+security  systemd-analyze security of each service, sslyze against Mozilla's intermediate
+          profile, TCP ports open from outside the fleet (nmap on fleet-client), Lynis'
+          hardening index before and after the base role.
+
+Figures are printed and written, never judged pass/fail. Usage: make bench (about 30 minutes);
+scripts/bench/bench.py --help for one phase at a time.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "fleet"))
+# The fleet's helpers live with its tests.
+from fleetlib import (
+    APP_HOSTS,
+    CACHE,
+    CLIENT,
+    DATA,
+    PROJECT,
+    SITE_HOSTS,
+    WEB,
+    Load,
+    Run,
+    load_token,
+    percentile,
+    playbook,
+    served_release,
+    sh,
+)
+
+OUT = PROJECT / "bench"
+RAW = CACHE / "bench.json"
+APP1, APP1_ADDRESS = "fleet-app1", APP_HOSTS["fleet-app1"]
+# The port spelled out: fleet-client has no /etc/services to look "https" up in.
+SITE = "https://www.fleet.test:443"
+RELEASE = "/srv/reference-app/current"
+# The app's environment, minus the metrics directory the service uses (an extra gunicorn's
+# on_starting would wipe it).
+APP_ENV = "set -a && . /srv/reference-app/shared/env && PROMETHEUS_MULTIPROC_DIR=/tmp/bench-metrics"
+ENDPOINTS = {
+    "cached read": "/api/messages?limit=20",
+    "database write": "/api/messages",
+    "/health": "/health",
+}
+WRK = "wrk -t2 -c32 -d10s --latency"
+LOAD = Load()
+results: dict[str, Any] = {}
+
+
+def say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def must(process: subprocess.CompletedProcess, what: str) -> str:
+    if process.returncode:
+        raise SystemExit(f"{what} failed ({process.returncode}): {process.stderr[-2000:]}")
+    return process.stdout
+
+
+def apt_install(container: str, *packages: str) -> None:
+    command = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+    must(sh(container, command + " ".join(packages)), f"apt-get install on {container}")
+
+
+# ------------------------------------------------------------------------------ shipping
+
+
+SLOW_TASK = re.compile(r"^(\S.*?) -{3,} +(\d+\.\d+)s$", re.M)
+
+
+def slowest_tasks(run: Run, count: int = 5) -> list[tuple[str, float]]:
+    found = [(name.strip(), float(seconds)) for name, seconds in SLOW_TASK.findall(run.out)]
+    return sorted(found, key=lambda item: -item[1])[:count]
+
+
+PROFILE_CLOCK = re.compile(r"\(\d+:\d+:[\d.]+\)\s+(\d+):(\d+):([\d.]+)")
+
+
+def play_seconds(run: Run) -> list[tuple[str, float]]:
+    """Seconds per play, from the running clock profile_tasks prints before every task."""
+    marks: list[tuple[str, float]] = []
+    play, clock = None, 0.0
+    for line in run.out.splitlines():
+        if line.startswith("PLAY ["):
+            play = line[6 : line.index("]")]
+            continue
+        found = PROFILE_CLOCK.search(line)
+        if found:
+            hours, minutes, seconds = found.groups()
+            clock = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            if play is not None:
+                marks.append((play, clock))
+                play = None
+    ends = [start for _, start in marks[1:]] + [clock]
+    return [(name, round(end - start, 1)) for (name, start), end in zip(marks, ends, strict=True)]
+
+
+def timed(
+    step: str, path: str, *extra: str, expect_ok: bool = True, env: dict[str, str] | None = None
+) -> Run:
+    say(f"{step}: ansible-playbook {path} {' '.join(extra)}")
+    run = playbook(path, *extra, env=env)
+    if (run.rc == 0) != expect_ok:
+        raise SystemExit(f"{step}: unexpected rc {run.rc}\n{run.out[-4000:]}")
+    changed = run.changed()
+    results.setdefault("shipping", []).append(
+        {
+            "step": step,
+            "seconds": round(run.seconds, 1),
+            "changed": sum(changed.values()),
+            "slowest": slowest_tasks(run),
+            "plays": play_seconds(run),
+        }
+    )
+    say(f"{step}: {run.seconds:.0f} s, changed={sum(changed.values())}")
+    return run
+
+
+def lynis_index(container: str) -> int:
+    # Lynis exits non-zero when it has warnings; the report file holds the index either way.
+    sh(container, "rm -f /var/log/lynis-report.dat; lynis audit system --quick --no-colors")
+    report = sh(container, "grep '^hardening_index=' /var/log/lynis-report.dat").stdout
+    if "=" not in report:
+        raise SystemExit(f"Lynis wrote no hardening index on {container}")
+    return int(report.strip().split("=")[1])
+
+
+def ship() -> None:
+    say("a fresh fleet")
+    must_run = [playbook("playbooks/lab/fleet.yml", "-e", "fleet_state=absent")]
+    must_run.append(playbook("playbooks/lab/fleet.yml"))
+    for run in must_run:
+        if run.rc:
+            raise SystemExit(run.out[-3000:])
+    say("Lynis on fresh fleet-app1 (before the base role)")
+    apt_install(APP1, "lynis")
+    results["lynis_before"] = lynis_index(APP1)
+
+    timed("bootstrap.yml (as root)", "playbooks/bootstrap.yml")
+    fresh = timed("site.yml, fresh hosts", "site.yml")
+    assert set(fresh.changed()) >= set(SITE_HOSTS)
+    timed("site.yml again", "site.yml")
+    timed("site.yml again, SSH pipelining off", "site.yml", env={"ANSIBLE_PIPELINING": "False"})
+
+
+def rollouts() -> None:
+    """The timeline: the load runs while the rollouts do; each phase is marked."""
+    LOAD.start(load_token())
+    phases: list[dict[str, Any]] = []
+
+    def phase(name: str, action: Callable[[], object]) -> None:
+        started = time.time()
+        action()
+        phases.append({"name": name, "start": started, "end": time.time()})
+
+    first = served_release(APP1)
+    phase("steady", lambda: time.sleep(10))
+    phase(
+        "deploy",
+        lambda: timed(
+            "deploy.yml (code only)", "playbooks/deploy.yml", "-e", "app_release_id=bench-r2"
+        ),
+    )
+    bad = [
+        "-e",
+        "app_release_id=bench-r3-unready",
+        "-e",
+        "app_ready_timeout=10",
+        "-e",
+        '{"app_release_env": {"APP_REDIS_URL": "redis://127.0.0.1:1/0"}}',
+    ]
+    phase(
+        "failing release",
+        lambda: timed(
+            "deploy.yml, release failing readiness", "playbooks/deploy.yml", *bad, expect_ok=False
+        ),
+    )
+    phase("rollback", lambda: timed("rollback.yml", "playbooks/rollback.yml"))
+    phase("restart", lambda: timed("restart.yml", "playbooks/restart.yml"))
+    phase("steady ", lambda: time.sleep(10))
+    time.sleep(3)
+    LOAD.stop()
+    records = LOAD.records(phases[0]["start"], phases[-1]["end"])
+    results["timeline"] = {"phases": phases, "records": records}
+    results["served_after_rollback"] = {host: served_release(host) for host in APP_HOSTS}
+    results["first_release"] = first
+
+
+# ------------------------------------------------------------------------------- serving
+
+
+WRK_LINE = {
+    "rps": re.compile(r"Requests/sec:\s+([\d.]+)"),
+    "p50": re.compile(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", re.M),
+    "p99": re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M),
+    "non2xx": re.compile(r"Non-2xx or 3xx responses:\s+(\d+)"),
+    "errors": re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"),
+}
+TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(container: str, url: str, script: str = "") -> dict[str, float]:
+    out = must(sh(container, f"{WRK} {script} '{url}'"), f"wrk {url}")
+    figures: dict[str, float] = {"rps": round(float(WRK_LINE["rps"].search(out).group(1)))}
+    for key in ("p50", "p99"):
+        value, unit = WRK_LINE[key].search(out).groups()
+        figures[key] = round(float(value) * TO_MS[unit], 2)
+    non2xx = WRK_LINE["non2xx"].search(out)
+    errors = WRK_LINE["errors"].search(out)
+    figures["errors"] = (int(non2xx.group(1)) if non2xx else 0) + (
+        sum(int(n) for n in errors.groups()) if errors else 0
+    )
+    return figures
+
+
+def endpoints(container: str, base: str) -> dict[str, dict[str, float]]:
+    figures = {}
+    for name, path in ENDPOINTS.items():
+        script = "-s /root/write.lua" if name == "database write" else ""
+        wrk(container, base + path, script)  # warm-up: caches, connections, lazy imports
+        figures[name] = wrk(container, base + path, script)
+        say(f"  {base}{path}: {figures[name]}")
+    return figures
+
+
+def background(container: str, command: str, port: int) -> None:
+    """Starts a server as the app user and waits until it answers on 127.0.0.1:port."""
+    sh(container, "rm -rf /tmp/bench-metrics && install -d -o app /tmp/bench-metrics")
+    wrapped = (
+        f"cd {RELEASE} && runuser -u app -- sh -c '{APP_ENV} && exec {command}' >/dev/null 2>&1"
+    )
+    subprocess.run(["docker", "exec", "-d", container, "sh", "-c", wrapped], check=True)
+    for _ in range(60):
+        probe = f"curl -sf -o /dev/null http://127.0.0.1:{port}/health"
+        if sh(container, probe).returncode == 0:
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"{command} did not answer on port {port}")
+
+
+def stop_background(container: str, command: str, port: int) -> None:
+    # pkill, not fuser: root in these containers cannot read the app user's /proc/<pid>/fd.
+    # The process's own command line starts at venv/bin/ (an `env X=Y` prefix is gone).
+    sh(container, f"pkill -TERM -f -- '{command[command.index('venv/bin/') :]}'")
+    free = f"ss -Hltn 'sport = {port}' | grep -q . || exit 0"
+    waited = sh(container, f"for i in $(seq 50); do {free}; sleep 0.2; done; exit 1")
+    if waited.returncode:
+        raise SystemExit(f"{command} still listens on port {port}")
+
+
+def gunicorn_variant(workers: int, port: int = 9100) -> str:
+    # The role's rendered config, listening on a spare port with its own control socket.
+    conf = (
+        f"exec(open('/srv/reference-app/shared/gunicorn.conf.py').read())\n"
+        f"bind = ['127.0.0.1:{port}']\nworkers = {workers}\naccesslog = None\n"
+        "control_socket = '/tmp/bench-gunicorn.ctl'\nworker_tmp_dir = '/dev/shm'\n"
+    )
+    sh(APP1, "cat > /tmp/bench-gunicorn.conf.py && chmod 644 /tmp/bench-gunicorn.conf.py", conf)
+    # Smaller pools: the service's own workers hold their connections meanwhile.
+    return "env APP_DB_POOL_MAX_SIZE=4 venv/bin/gunicorn -c /tmp/bench-gunicorn.conf.py"
+
+
+def serve() -> None:
+    say("serving: wrk on fleet-client and fleet-app1")
+    token = load_token(f"bench-{int(time.time())}@fleet.test")
+    for container in (CLIENT, APP1):
+        apt_install(container, "wrk")
+        lua = (
+            'wrk.method = "POST"\nwrk.body = \'{"body": "bench"}\'\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        )
+        sh(container, "cat > /root/write.lua", lua)
+    subprocess.run(
+        ["docker", "cp", str(Path(__file__).with_name("rate.py")), f"{CLIENT}:/root/rate.py"],
+        check=True,
+    )
+    subprocess.run(
+        ["docker", "cp", str(Path(__file__).with_name("rate.py")), f"{APP1}:/root/rate.py"],
+        check=True,
+    )
+    serving: dict[str, Any] = {}
+
+    say("(a) one uvicorn process")
+    uvicorn = "venv/bin/uvicorn app.main:app --host 127.0.0.1 --port 9001"
+    background(APP1, uvicorn, 9001)
+    serving["a"] = endpoints(APP1, "http://127.0.0.1:9001")
+    stop_background(APP1, uvicorn, 9001)
+
+    say("(b) gunicorn with the role's config, on its systemd socket")
+    serving["b"] = endpoints(APP1, f"http://{APP1_ADDRESS}:8000")
+
+    say("(c) nginx over HTTPS on fleet-web1, to both app hosts")
+    serving["c"] = endpoints(CLIENT, SITE)
+
+    say("fixed rate: 50 requests/s for 20 s on one kept-alive connection")
+    fixed = {}
+    for name, path in (("cached read", ENDPOINTS["cached read"]), ("/health", "/health")):
+        b = sh(APP1, f"python3 /root/rate.py 'http://{APP1_ADDRESS}:8000{path}' 50 20")
+        c = sh(CLIENT, f"python3 /root/rate.py '{SITE}{path}' 50 20 /root/fleet-ca.pem")
+        fixed[name] = {"b": json.loads(must(b, "rate.py")), "c": json.loads(must(c, "rate.py"))}
+        say(f"  {name}: {fixed[name]}")
+    serving["fixed"] = fixed
+
+    say("tuning: gunicorn worker count and uvicorn's event loop, cached read on fleet-app1")
+    tuning = []
+    read = ENDPOINTS["cached read"]
+    for workers in (1, 2, 4):
+        gunicorn = gunicorn_variant(workers)
+        background(APP1, gunicorn, 9100)
+        wrk(APP1, f"http://127.0.0.1:9100{read}")
+        tuning.append(
+            {"variant": f"gunicorn, {workers} worker(s)"}
+            | wrk(APP1, f"http://127.0.0.1:9100{read}")
+        )
+        stop_background(APP1, gunicorn, 9100)
+        say(f"  {tuning[-1]}")
+    for label, flags in (
+        ("uvicorn, asyncio + h11", "--loop asyncio --http h11"),
+        ("uvicorn, uvloop + httptools", "--loop uvloop --http httptools"),
+    ):
+        uvicorn = f"env APP_DB_POOL_MAX_SIZE=4 venv/bin/uvicorn app.main:app --port 9001 {flags}"
+        background(APP1, uvicorn, 9001)
+        wrk(APP1, f"http://127.0.0.1:9001{read}")
+        tuning.append({"variant": label} | wrk(APP1, f"http://127.0.0.1:9001{read}"))
+        stop_background(APP1, uvicorn, 9001)
+        say(f"  {tuning[-1]}")
+    serving["tuning"] = tuning
+    results["serving"] = serving
+
+
+# ------------------------------------------------------------------------------ security
+
+
+SERVICES = {
+    "fleet-web1": ["nginx.service", "certbot.service", "ssh.service"],
+    "fleet-app1": ["reference-app.service", "ssh.service"],
+    "fleet-app2": ["reference-app.service", "ssh.service"],
+    "fleet-data1": ["postgresql@15-main.service", "redis-server.service", "ssh.service"],
+}
+EXPOSURE = re.compile(r"Overall exposure level for (\S+): ([\d.]+) (\w+)")
+
+
+def security() -> None:
+    say("security: systemd-analyze security")
+    exposure = []
+    for host, units in SERVICES.items():
+        for unit in units:
+            out = sh(host, f"systemd-analyze security --no-pager {unit} | tail -n 1").stdout
+            found = EXPOSURE.search(out)
+            if found:
+                exposure.append(
+                    {
+                        "host": host,
+                        "unit": unit,
+                        "exposure": float(found.group(2)),
+                        "rating": found.group(3),
+                    }
+                )
+    results["exposure"] = exposure
+
+    say("security: sslyze against Mozilla's intermediate profile")
+    root = CACHE / "fleet-ca.pem"
+    subprocess.run(["docker", "cp", f"{CLIENT}:/root/fleet-ca.pem", str(root)], check=True)
+    sslyze = Path(sys.executable).parent / "sslyze"
+    scan = subprocess.run(
+        [
+            str(sslyze),
+            "--mozilla_config=intermediate",
+            f"--certinfo_ca_file={root}",
+            f"www.fleet.test:443{{{WEB}}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    verdict = re.search(r"www\.fleet\.test:443: (.*)", scan.stdout)
+    results["sslyze"] = verdict.group(1).strip() if verdict else scan.stdout[-500:]
+
+    say("security: nmap of every TCP port from fleet-client")
+    apt_install(CLIENT, "nmap")
+    targets = {WEB: "fleet-web1", **{a: h for h, a in APP_HOSTS.items()}, DATA: "fleet-data1"}
+    scan_out = must(
+        sh(CLIENT, f"nmap -Pn -p- -T4 --min-rate 4000 --open -oG - {' '.join(targets)}"), "nmap"
+    )
+    open_ports = dict.fromkeys(targets.values(), "")
+    for address, ports in re.findall(r"Host: (\S+) .*?Ports: (.*)", scan_out):
+        listed = ports.split("\t")[0]  # before "Ignored State: filtered (...)"
+        open_ports[targets[address]] = ", ".join(p.split("/")[0] for p in listed.split(", "))
+    results["open_ports"] = open_ports
+
+    say("security: Lynis on fleet-app1 after site.yml")
+    results["lynis_after"] = lynis_index(APP1)
+
+
+# -------------------------------------------------------------------------------- report
+
+
+def machine() -> dict[str, str]:
+    cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+    memory = re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())
+    docker = subprocess.run(
+        ["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu": f"{os.cpu_count()} x {cpu.group(1) if cpu else platform.processor()}",
+        "memory": f"{int(memory.group(1)) // 1024 // 1024} GiB" if memory else "?",
+        "kernel": platform.release(),
+        "docker": docker,
+    }
+
+
+def per_second(records: list[dict], start: float, end: float) -> dict[str, list[float]]:
+    seconds = range(int(end - start))  # whole seconds: a partial last one would dip
+    buckets: list[list[dict]] = [[] for _ in seconds]
+    for record in records:
+        index = int(record["t"] - start)
+        if 0 <= index < len(buckets):
+            buckets[index].append(record)
+    latencies = [sorted(r["ms"] for r in bucket if r["ok"]) for bucket in buckets]
+    return {
+        "t": list(seconds),
+        "ok": [sum(r["ok"] for r in bucket) for bucket in buckets],
+        "failed": [sum(not r["ok"] for r in bucket) for bucket in buckets],
+        "p99": [percentile(values, 0.99) if values else 0.0 for values in latencies],
+    }
+
+
+def plot(path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    timeline = results["timeline"]
+    start, end = timeline["phases"][0]["start"], timeline["phases"][-1]["end"]
+    series = per_second(timeline["records"], start, end)
+    figure, axes = plt.subplots(3, 1, figsize=(12, 7), sharex=True)
+    axes[0].plot(series["t"], series["ok"], color="tab:green", linewidth=1)
+    axes[0].set_ylabel("answered / s")
+    axes[1].bar(series["t"], series["failed"], color="tab:red", width=1.0)
+    axes[1].set_ylabel("failed / s")
+    axes[1].set_ylim(0, max(1, *series["failed"]) * 1.2)
+    axes[2].plot(series["t"], series["p99"], color="tab:blue", linewidth=1)
+    axes[2].set_ylabel("p99 ms")
+    axes[2].set_xlabel("seconds")
+    shades = ["#f2f2f2", "#dde8f5"]
+    for index, phase in enumerate(timeline["phases"]):
+        left, right = phase["start"] - start, phase["end"] - start
+        for axis in axes:
+            axis.axvspan(left, right, color=shades[index % 2], zorder=0)
+        axes[0].text(
+            (left + right) / 2,
+            1.02,
+            phase["name"].strip(),
+            ha="center",
+            va="bottom",
+            transform=axes[0].get_xaxis_transform(),
+            fontsize=9,
+        )
+    figure.suptitle(
+        "Load through nginx over HTTPS during deploy, a failing release, rollback and restart",
+        y=0.995,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def table(header: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    # Task names hold "|" (role : Part | step): escaped, or they would split the cell.
+    lines += [
+        "| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def report() -> str:
+    m, serving, ship_rows = results["machine"], results["serving"], results["shipping"]
+    by_step = {row["step"]: row for row in ship_rows}
+    fresh = by_step["site.yml, fresh hosts"]["seconds"]
+    read_a, read_c = serving["a"]["cached read"], serving["c"]["cached read"]
+    fixed = serving["fixed"]["cached read"]
+    overhead = fixed["c"]["p50_ms"] / fixed["b"]["p50_ms"] - 1
+    second = by_step["site.yml again"]["seconds"] / fresh
+    deploy = by_step["deploy.yml (code only)"]["seconds"] / fresh
+    timeline = results["timeline"]
+    phases_rows = []
+    for phase in timeline["phases"]:
+        inside = [r for r in timeline["records"] if phase["start"] <= r["t"] <= phase["end"]]
+        latencies = sorted(r["ms"] for r in inside)
+        phases_rows.append(
+            [
+                phase["name"].strip(),
+                round(phase["end"] - phase["start"]),
+                len(inside),
+                sum(not r["ok"] for r in inside),
+                percentile(latencies, 0.5) if latencies else "",
+                percentile(latencies, 0.99) if latencies else "",
+            ]
+        )
+    total = len(timeline["records"])
+    failed = sum(not r["ok"] for r in timeline["records"])
+
+    def goal(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    parts = [
+        "# Benchmark report",
+        "",
+        "Written by `make bench` (scripts/bench/bench.py) from one run on the local fleet: "
+        "every host is a systemd container on this one machine, so the figures compare "
+        "set-ups with each other, not with dedicated servers.",
+        "",
+        table(["", ""], [[key, value] for key, value in m.items()]),
+        "",
+        "## Headline",
+        "",
+        table(
+            ["figure", "value", "goal"],
+            [
+                [
+                    "(c)/(a) requests/s, cached read",
+                    f"{read_c['rps'] / read_a['rps']:.2f}x",
+                    f"≥ 1.3x: {goal(read_c['rps'] >= 1.3 * read_a['rps'])}",
+                ],
+                [
+                    "(c) p99 vs (a) p99, cached read",
+                    f"{read_c['p99']} ms vs {read_a['p99']} ms",
+                    f"no worse: {goal(read_c['p99'] <= read_a['p99'])}",
+                ],
+                [
+                    "nginx + TLS over (b), p50 at 50 requests/s",
+                    f"{overhead:+.0%}",
+                    f"≤ +20%: {goal(overhead <= 0.2)}",
+                ],
+                ["second site.yml / fresh", f"{second:.0%}", f"≤ 25%: {goal(second <= 0.25)}"],
+                ["code-only deploy.yml / fresh", f"{deploy:.0%}", f"≤ 35%: {goal(deploy <= 0.35)}"],
+                [
+                    "requests failed during the rollouts",
+                    f"{failed} of {total}",
+                    f"0: {goal(failed == 0)}",
+                ],
+                [
+                    "Lynis hardening index, fleet-app1",
+                    f"{results['lynis_before']} → {results['lynis_after']}",
+                    "",
+                ],
+            ],
+        ),
+        "",
+        "## Serving",
+        "",
+        f"`{WRK}` (after a warm-up run of the same), one endpoint at a time. (a) `uvicorn "
+        "app.main:app`, one process, wrk on the same host; (b) gunicorn with the role's "
+        "`gunicorn.conf.py` (2 uvicorn workers, access log to journald) on its systemd socket "
+        "at the private address, wrk on the same host; (c) nginx on fleet-web1 over HTTPS, "
+        "to the two app hosts, wrk on fleet-client. The write is an authenticated POST that "
+        "inserts a row and invalidates the cached list. Where (c)'s p99 stands far above (b)'s, "
+        "the `upstream_response_time` in nginx's access log says whether the time went to the "
+        "app or to nginx.",
+        "",
+        table(
+            [
+                "endpoint",
+                "(a) req/s",
+                "(b) req/s",
+                "(c) req/s",
+                "(c)/(a)",
+                "(c)/(b)",
+                "(a) p50/p99 ms",
+                "(b) p50/p99 ms",
+                "(c) p50/p99 ms",
+                "errors a/b/c",
+            ],
+            [
+                [
+                    name,
+                    serving["a"][name]["rps"],
+                    serving["b"][name]["rps"],
+                    serving["c"][name]["rps"],
+                    f"{serving['c'][name]['rps'] / serving['a'][name]['rps']:.2f}",
+                    f"{serving['c'][name]['rps'] / serving['b'][name]['rps']:.2f}",
+                    *(f"{serving[k][name]['p50']} / {serving[k][name]['p99']}" for k in "abc"),
+                    "/".join(str(serving[k][name]["errors"]) for k in "abc"),
+                ]
+                for name in ENDPOINTS
+            ],
+        ),
+        "",
+        "Latency when the server is not busy: 50 requests/s for 20 s on one kept-alive "
+        "connection (scripts/bench/rate.py), (b) from the app host, (c) from fleet-client.",
+        "",
+        table(
+            ["endpoint", "(b) p50 ms", "(c) p50 ms", "(b) p99 ms", "(c) p99 ms", "failed b/c"],
+            [
+                [
+                    name,
+                    v["b"]["p50_ms"],
+                    v["c"]["p50_ms"],
+                    v["b"]["p99_ms"],
+                    v["c"]["p99_ms"],
+                    f"{v['b']['failed']}/{v['c']['failed']}",
+                ]
+                for name, v in serving["fixed"].items()
+            ],
+        ),
+        "",
+        "### Tuning evidence (cached read, wrk on fleet-app1 to 127.0.0.1)",
+        "",
+        table(
+            ["variant", "req/s", "p50 ms", "p99 ms", "errors"],
+            [[t["variant"], t["rps"], t["p50"], t["p99"], t["errors"]] for t in serving["tuning"]],
+        ),
+        "",
+        "## Shipping",
+        "",
+        "Wall-clock time of each playbook from this machine over SSH; the rollouts ran under "
+        "the load of the timeline below. `changed` sums the recap over the hosts.",
+        "",
+        table(
+            ["run", "seconds", "of fresh", "changed", "slowest tasks (s)"],
+            [
+                [
+                    row["step"],
+                    row["seconds"],
+                    f"{row['seconds'] / fresh:.0%}",
+                    row["changed"],
+                    "; ".join(f"{name} {sec:.0f}" for name, sec in row["slowest"][:3]),
+                ]
+                for row in ship_rows
+            ],
+        ),
+        "",
+        "Where the second `site.yml` spends its time, play by play (every host of a play "
+        "runs in parallel; the plays run one after another):",
+        "",
+        table(["play", "seconds"], by_step["site.yml again"].get("plays", [])),
+        "",
+        "## Zero-downtime timeline",
+        "",
+        "tests/fleet/load.py on fleet-client: cached reads, `/version`, authenticated writes "
+        "and WebSocket sessions that must receive their own message, each request on a new "
+        "TLS connection through nginx.",
+        "",
+        "![timeline](timeline.png)",
+        "",
+        table(["phase", "seconds", "requests", "failed", "p50 ms", "p99 ms"], phases_rows),
+        "",
+        f"After the rollback both app hosts serve `{results['first_release'][:12]}`: "
+        f"{results['served_after_rollback']}.",
+        "",
+        "## Security scorecard",
+        "",
+        table(
+            ["host", "service", "systemd-analyze exposure", "rating"],
+            [[e["host"], e["unit"], e["exposure"], e["rating"]] for e in results["exposure"]],
+        ),
+        "",
+        f"- sslyze, Mozilla intermediate profile, www.fleet.test: {results['sslyze']}",
+        f"- Lynis hardening index of fleet-app1: {results['lynis_before']} on the fresh "
+        f"container, {results['lynis_after']} after site.yml.",
+        "- TCP ports open to fleet-client, a host outside the site, every port scanned with nmap:",
+        "",
+        table(["host", "open ports"], [[h, p or "none"] for h, p in results["open_ports"].items()]),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+PHASES: dict[str, Callable[[], None]] = {
+    "ship": ship,
+    "rollouts": rollouts,
+    "serve": serve,
+    "security": security,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help="comma-separated subset of %(default)s; later phases need the fleet the earlier "
+        "ones left, and the other figures come from the last run",
+    )
+    parser.add_argument(
+        "--report-only", action="store_true", help="re-render the report from the last run"
+    )
+    args = parser.parse_args()
+    phases = [name for name in args.phases.split(",") if name]
+    if unknown := set(phases) - set(PHASES):
+        parser.error(f"unknown phases: {sorted(unknown)}")
+    if RAW.exists() and (args.report_only or phases != list(PHASES)):
+        results.update(json.loads(RAW.read_text()))
+    if not args.report_only:
+        results["machine"] = machine()
+        say(f"benchmark run on {results['machine']}")
+        for name in phases:
+            PHASES[name]()
+            RAW.write_text(json.dumps(results))  # a later failure keeps what was measured
+    OUT.mkdir(exist_ok=True)
+    plot(OUT / "timeline.png")
+    (OUT / "report.md").write_text(report())
+    say(f"wrote {OUT / 'report.md'} and {OUT / 'timeline.png'} (raw figures: {RAW})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""What the fleet's tests and benchmarks share: running playbooks, commands in the fleet's
+containers, the release a host serves, and the load generator on fleet-client."""
+
+import json
+import math
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+CACHE = PROJECT / ".cache" / "fleet"
+INVENTORY = PROJECT / "inventories" / "local"
+APP_HOSTS = {"fleet-app1": "10.231.0.21", "fleet-app2": "10.231.0.22"}
+WEB, DATA, CLIENT = "10.231.0.10", "10.231.0.30", "fleet-client"
+SITE_HOSTS = ["fleet-web1", "fleet-app1", "fleet-app2", "fleet-data1"]
+SOCK = "/run/reference-app.sock"
+RECAP = re.compile(
+    r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M
+)
+
+
+@dataclass
+class Run:
+    rc: int
+    out: str
+    seconds: float
+
+    def changed(self) -> dict[str, int]:
+        return {host: int(changed) for host, _, changed, _, _ in RECAP.findall(self.out)}
+
+
+def playbook(
+    path: str, *extra: str, inventory: Path = INVENTORY, env: dict[str, str] | None = None
+) -> Run:
+    """Runs a playbook from the project's root; its output is kept under .cache/fleet/logs."""
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", **(env or {}))
+    started = time.monotonic()
+    result = subprocess.run(
+        ["ansible-playbook", "-i", str(inventory), path, *extra],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out = result.stdout + result.stderr
+    (CACHE / "logs").mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9]+", "-", " ".join([Path(path).stem, *extra]))[:80]
+    (CACHE / "logs" / f"{time.strftime('%H%M%S')}-{name}.log").write_text(out)
+    return Run(result.returncode, out, time.monotonic() - started)
+
+
+def sh(container: str, command: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["docker", "exec", "-i", container, "sh", "-c", command],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def served_release(host: str) -> str:
+    out = sh(host, f"curl -s --max-time 5 --unix-socket {SOCK} http://localhost/version").stdout
+    return json.loads(out)["release"] if out.startswith("{") else ""
+
+
+def reachable(source: str, address: str, port: int) -> bool:
+    probe = f"timeout 3 bash -c 'exec 3<>/dev/tcp/{address}/{port}'"
+    return sh(source, probe).returncode == 0
+
+
+def wait_ready(host: str, timeout: float = 120) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        probe = f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 3 --unix-socket {SOCK} http://localhost/health/ready"
+        if sh(host, probe).stdout == "200":
+            return time.monotonic() - started
+        time.sleep(1)
+    raise AssertionError(f"{host} not ready after {timeout}s")
+
+
+def load_token(email: str = "load@fleet.test") -> str:
+    """Gives fleet-client the ACME CA, creates a user for the load and returns its bearer
+    token (an API token from /api/auth/token, through nginx)."""
+    subprocess.run(
+        ["docker", "cp", str(CACHE / "pebble-cert.pem"), f"{CLIENT}:/root/pebble-listener.pem"],
+        check=True,
+    )
+    ca = sh(
+        CLIENT,
+        "curl -sf --cacert /root/pebble-listener.pem "
+        "https://fleet-acme:15000/roots/0 > /root/fleet-ca.pem",
+    )
+    if ca.returncode:
+        raise RuntimeError(f"fleet-client cannot fetch the ACME root: {ca.stderr}")
+    password = "load-password-7d2f9a41"
+    created = sh(
+        "fleet-app1",
+        "set -a && . /srv/reference-app/shared/env && "
+        "exec /srv/reference-app/current/venv/bin/app-admin "
+        f"create-user {email} --password-stdin",
+        stdin=password + "\n",
+    )
+    if created.returncode:
+        raise RuntimeError(f"app-admin create-user failed: {created.stderr}")
+    token = sh(
+        CLIENT,
+        "curl -sf --cacert /root/fleet-ca.pem https://www.fleet.test/api/auth/token "
+        f"-d username={email} -d password={password}",
+    )
+    if token.returncode:
+        raise RuntimeError(f"no token from /api/auth/token: {token.stderr}")
+    return json.loads(token.stdout)["access_token"]
+
+
+class Load:
+    """tests/fleet/load.py on fleet-client, and the records it writes."""
+
+    def start(self, token: str) -> None:
+        subprocess.run(
+            ["docker", "cp", str(Path(__file__).with_name("load.py")), f"{CLIENT}:/root/load.py"],
+            check=True,
+        )
+        sh(CLIENT, "rm -f /root/load.jsonl /root/load.stop")
+        files = "/root/fleet-ca.pem {token} /root/load.jsonl /root/load.stop"
+        command = f"python3 /root/load.py www.fleet.test {files.format(token=token)}"
+        subprocess.run(["docker", "exec", "-d", CLIENT, "sh", "-c", command], check=True)
+        time.sleep(3)
+
+    def stop(self) -> None:
+        sh(CLIENT, "touch /root/load.stop")
+
+    def records(self, since: float, until: float) -> list[dict]:
+        out = sh(CLIENT, "cat /root/load.jsonl").stdout
+        rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return [row for row in rows if since <= row["t"] <= until]
+
+
+def percentile(sorted_values: list[float], share: float) -> float:
+    """Nearest-rank percentile of an ascending list (share in 0..1)."""
+    return sorted_values[max(0, math.ceil(share * len(sorted_values)) - 1)]

@@ -148,9 +148,8 @@ def lynis_index(container: str) -> int:
 
 def ship() -> None:
     say("a fresh fleet")
-    must_run = [playbook("playbooks/lab/fleet.yml", "-e", "fleet_state=absent")]
-    must_run.append(playbook("playbooks/lab/fleet.yml"))
-    for run in must_run:
+    for state in ("absent", "present"):
+        run = playbook("playbooks/lab/fleet.yml", "-e", f"fleet_state={state}")
         if run.rc:
             raise SystemExit(run.out[-3000:])
     say("Lynis on fresh fleet-app1 (before the base role)")
@@ -234,12 +233,17 @@ def wrk(container: str, url: str, script: str = "") -> dict[str, float]:
     return figures
 
 
+def warm_wrk(container: str, url: str, script: str = "") -> dict[str, float]:
+    """The figures of a second wrk run; the first warms caches, connections, lazy imports."""
+    wrk(container, url, script)
+    return wrk(container, url, script)
+
+
 def endpoints(container: str, base: str) -> dict[str, dict[str, float]]:
     figures = {}
     for name, path in ENDPOINTS.items():
         script = "-s /root/write.lua" if name == "database write" else ""
-        wrk(container, base + path, script)  # warm-up: caches, connections, lazy imports
-        figures[name] = wrk(container, base + path, script)
+        figures[name] = warm_wrk(container, base + path, script)
         say(f"  {base}{path}: {figures[name]}")
     return figures
 
@@ -270,20 +274,22 @@ def stop_background(container: str, command: str, port: int) -> None:
 
 
 def gunicorn_variant(workers: int, port: int = 9100) -> str:
-    # The role's rendered config, listening on a spare port with its own control socket.
+    """Writes the role's rendered config, on a spare port with its own control socket and
+    `workers` workers, to a file of its own; returns the command that serves it."""
+    path = f"/tmp/bench-gunicorn-{workers}.conf.py"  # noqa: S108 - inside fleet-app1
     conf = (
         f"exec(open('/srv/reference-app/shared/gunicorn.conf.py').read())\n"
         f"bind = ['127.0.0.1:{port}']\nworkers = {workers}\naccesslog = None\n"
         "control_socket = '/tmp/bench-gunicorn.ctl'\nworker_tmp_dir = '/dev/shm'\n"
     )
-    sh(APP1, "cat > /tmp/bench-gunicorn.conf.py && chmod 644 /tmp/bench-gunicorn.conf.py", conf)
-    # Smaller pools: the service's own workers hold their connections meanwhile.
-    return "env APP_DB_POOL_MAX_SIZE=4 venv/bin/gunicorn -c /tmp/bench-gunicorn.conf.py"
+    sh(APP1, f"cat > {path} && chmod 644 {path}", conf)
+    return f"env APP_DB_POOL_MAX_SIZE=4 venv/bin/gunicorn -c {path}"
 
 
 def serve() -> None:
     say("serving: wrk on fleet-client and fleet-app1")
     token = load_token(f"bench-{int(time.time())}@fleet.test")
+    rate = str(Path(__file__).with_name("rate.py"))
     for container in (CLIENT, APP1):
         apt_install(container, "wrk")
         lua = (
@@ -292,14 +298,7 @@ def serve() -> None:
             f'wrk.headers["Authorization"] = "Bearer {token}"\n'
         )
         sh(container, "cat > /root/write.lua", lua)
-    subprocess.run(
-        ["docker", "cp", str(Path(__file__).with_name("rate.py")), f"{CLIENT}:/root/rate.py"],
-        check=True,
-    )
-    subprocess.run(
-        ["docker", "cp", str(Path(__file__).with_name("rate.py")), f"{APP1}:/root/rate.py"],
-        check=True,
-    )
+        subprocess.run(["docker", "cp", rate, f"{container}:/root/rate.py"], check=True)
     serving: dict[str, Any] = {}
 
     say("(a) one uvicorn process")
@@ -324,27 +323,19 @@ def serve() -> None:
     serving["fixed"] = fixed
 
     say("tuning: gunicorn worker count and uvicorn's event loop, cached read on fleet-app1")
+    # (label, server command, port); smaller pools: the service's own workers keep theirs.
+    uvicorn = "env APP_DB_POOL_MAX_SIZE=4 venv/bin/uvicorn app.main:app --port 9001"
+    variants = [(f"gunicorn, {n} worker(s)", gunicorn_variant(n), 9100) for n in (1, 2, 4)]
+    variants += [
+        ("uvicorn, asyncio + h11", f"{uvicorn} --loop asyncio --http h11", 9001),
+        ("uvicorn, uvloop + httptools", f"{uvicorn} --loop uvloop --http httptools", 9001),
+    ]
     tuning = []
-    read = ENDPOINTS["cached read"]
-    for workers in (1, 2, 4):
-        gunicorn = gunicorn_variant(workers)
-        background(APP1, gunicorn, 9100)
-        wrk(APP1, f"http://127.0.0.1:9100{read}")
-        tuning.append(
-            {"variant": f"gunicorn, {workers} worker(s)"}
-            | wrk(APP1, f"http://127.0.0.1:9100{read}")
-        )
-        stop_background(APP1, gunicorn, 9100)
-        say(f"  {tuning[-1]}")
-    for label, flags in (
-        ("uvicorn, asyncio + h11", "--loop asyncio --http h11"),
-        ("uvicorn, uvloop + httptools", "--loop uvloop --http httptools"),
-    ):
-        uvicorn = f"env APP_DB_POOL_MAX_SIZE=4 venv/bin/uvicorn app.main:app --port 9001 {flags}"
-        background(APP1, uvicorn, 9001)
-        wrk(APP1, f"http://127.0.0.1:9001{read}")
-        tuning.append({"variant": label} | wrk(APP1, f"http://127.0.0.1:9001{read}"))
-        stop_background(APP1, uvicorn, 9001)
+    for label, command, port in variants:
+        background(APP1, command, port)
+        url = f"http://127.0.0.1:{port}{ENDPOINTS['cached read']}"
+        tuning.append({"variant": label} | warm_wrk(APP1, url))
+        stop_background(APP1, command, port)
         say(f"  {tuning[-1]}")
     serving["tuning"] = tuning
     results["serving"] = serving
@@ -723,6 +714,9 @@ def main() -> None:
         for name in phases:
             PHASES[name]()
             RAW.write_text(json.dumps(results))  # a later failure keeps what was measured
+    missing = [key for key in ("shipping", "timeline", "serving", "exposure") if key not in results]
+    if missing:
+        raise SystemExit(f"figures kept in {RAW}; no report until a run measures {missing}")
     OUT.mkdir(exist_ok=True)
     plot(OUT / "timeline.png")
     (OUT / "report.md").write_text(report())

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab lint test demo status teardown deploy bench
+.PHONY: help setup lab lint test test-quick demo status teardown deploy bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -11,15 +11,17 @@ help: ## List the targets
 setup: ## Create .venv with the pinned Ansible, Molecule and test tooling
 	@scripts/setup.sh
 
-lab: setup ## Start a Docker engine and build the Debian 12/13 base images (cached)
-	@scripts/lab/ensure-docker.sh
-	@scripts/lab/build-images.sh
+lab: setup ## Start a Docker engine and the package cache, build the lab's Debian 12/13 images (cached)
+	@scripts/lab/up.sh
 
 lint: setup ## yamllint, ansible-lint (production profile), ruff
 	@scripts/test.sh lint
 
-test: lab ## The whole suite: lint, app tests against real PostgreSQL/Redis, Molecule scenarios
+test: setup ## The whole suite: lint, app tests against real PostgreSQL/Redis, Molecule scenarios, the fleet
 	@scripts/test.sh
+
+test-quick: setup ## The inner loop: lint, validation, app tests, the base scenario on Debian 12
+	@scripts/test.sh quick
 
 demo: lab ## Create the local fleet of containers and run site.yml against it
 	@scripts/demo.sh up

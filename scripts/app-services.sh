@@ -27,11 +27,7 @@ ensure_packages() {
     [ "${#missing[@]}" -eq 0 ] && return 0
     [ "$(id -u)" -eq 0 ] || die "missing ${missing[*]}; installing needs root"
     say "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 || {
-        apt-get update -qq || die "apt-get update failed"
-        apt-get install -y -qq "${missing[@]}" >/dev/null || die "apt-get install failed"
-    }
+    "$repo/scripts/host-apt.sh" "${missing[@]}" || die "could not install ${missing[*]}"
     # The Debian packages start their own default cluster/server when an init system exists;
     # ours are separate, on their own ports, so those can stay as they are.
 }

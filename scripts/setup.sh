@@ -19,7 +19,7 @@ PY
 if ! command -v ssh >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         say "installing the SSH client"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null
+        scripts/host-apt.sh openssh-client
     else
         say "WARNING: no ssh client; install openssh-client for the local fleet"
     fi

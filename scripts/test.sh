@@ -1,29 +1,38 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: lint, unit and app tests, then every Molecule scenario.
-# Runs every step even after a failure, prints a table of steps and times, and exits non-zero
-# when any step failed.
+# The whole test suite, as CI runs it: lint, unit and app tests, every Molecule scenario and the
+# local fleet's reliability run. Runs every step even after a failure, prints a table of steps
+# and times with the total against the suite's budget, and exits non-zero when any step failed.
 #
 # Usage: scripts/test.sh [step ...]
-#   steps: lint validation app providers molecule:<scenario> fleet
+#   steps: lab lint validation app providers molecule:<scenario> fleet
+#   lab:   the Docker engine, the package cache and the lab images (cold: a few minutes)
 #   fleet: the local fleet from scratch (bootstrap over SSH, site.yml) and the rollouts, crashes
 #          and firewall matrix under load (tests/fleet); its table lands in .cache/fleet/.
+#   quick: lint, validation, app and molecule:base on Debian 12 only (make test-quick).
+#
+# Without steps, the suite runs in two lanes at once: the machine has two cores, and each lane
+# spends much of its time waiting (on containers booting, apt, readiness probes). A step that
+# needs containers waits for the lab step first. With steps, they run one after the other.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
+budget=2100 # seconds: the whole suite within 35 minutes on a 2-core machine
 scenarios=(base data web app)
-default_steps=(lint validation app providers)
-for s in "${scenarios[@]}"; do default_steps+=("molecule:$s"); done
-default_steps+=(fleet)
-steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=("${default_steps[@]}")
+# The lanes, balanced by the steps' measured times (README: The tests).
+lane_a=(lint app lab-wait validation providers molecule:data molecule:web molecule:app)
+lane_b=(lab fleet molecule:base)
 
 log_dir=.cache/test-logs
-mkdir -p "$log_dir"
+state=$log_dir/state
+rm -rf "$state"
+mkdir -p "$state"
 
 run_step() {
     case "$1" in
+        lab)
+            scripts/lab/up.sh && scripts/lab/build-base-images.sh ;;
         lint)
             yamllint -s . && ansible-lint && ruff check . && ruff format --check . \
                 && python scripts/role_docs.py --check ;;
@@ -38,8 +47,14 @@ run_step() {
             return $rc ;;
         providers)
             pytest -p no:cacheprovider tests/providers ;;
+        molecule:base)
+            # Only this scenario makes a swap file (swap is kernel-wide): free one a killed run left.
+            scripts/lab/release-swap.sh && molecule test -s base ;;
+        molecule:base-debian12)
+            # The quick loop: one scenario on one distro; the checks from the probe are skipped.
+            scripts/lab/release-swap.sh && molecule test -s base -p base-debian12 ;;
         molecule:*)
-            scripts/lab/release-swap.sh && molecule test -s "${1#molecule:}" ;;
+            molecule test -s "${1#molecule:}" ;;
         fleet)
             # Leaves the fleet up for a look afterwards (make status; make teardown).
             pytest -p no:cacheprovider -x -rA tests/fleet ;;
@@ -48,23 +63,80 @@ run_step() {
     esac
 }
 
-results=()
-passed=0 failed=0
-suite_start=$SECONDS
-for step in "${steps[@]}"; do
-    log="$log_dir/${step//:/-}.log"
+# Runs one step with its log; records its result and time in $state. With `quiet`, only a line
+# at its start and end reaches the console (and the log's tail if it failed).
+record_step() {
+    local step=$1 mode=$2 log="$log_dir/${1//:/-}.log" start=$SECONDS status rc
     printf '\n==> %s (log: %s)\n' "$step" "$log"
-    start=$SECONDS
-    if run_step "$step" 2>&1 | tee "$log"; then
-        status=passed; passed=$((passed + 1))
+    if [ "$mode" = quiet ]; then
+        run_step "$step" >"$log" 2>&1
+        rc=$?
     else
-        status=FAILED; failed=$((failed + 1))
+        run_step "$step" 2>&1 | tee "$log"
+        rc=${PIPESTATUS[0]}
     fi
-    results+=("$(printf '%-22s %-7s %5ss' "$step" "$status" $((SECONDS - start)))")
-done
+    if [ "$rc" -eq 0 ]; then status=passed; else status=FAILED; fi
+    printf '%s %s\n' "$status" $((SECONDS - start)) >"$state/${step//:/-}"
+    printf '<== %s %s in %ss\n' "$step" "$status" $((SECONDS - start))
+    if [ "$status" = FAILED ] && [ "$mode" = quiet ]; then
+        printf -- '--- last lines of %s\n' "$log"
+        tail -n 60 "$log"
+        printf -- '---\n'
+    fi
+}
 
-printf '\n%-22s %-7s %6s\n' step result time
-printf '%s\n' "${results[@]}"
-printf 'total %ss\n' $((SECONDS - suite_start))
+# A lane: its steps in order. `lab-wait` holds the lane until the other lane's lab step ends.
+run_lane() {
+    local step
+    for step in "$@"; do
+        if [ "$step" = lab-wait ]; then
+            until [ -e "$state/lab" ]; do sleep 2; done
+            continue
+        fi
+        # Nothing that needs containers runs without a lab.
+        if [ "$step" != lint ] && [ "$step" != app ] && [ -e "$state/lab" ] \
+            && [ "$(cut -d' ' -f1 "$state/lab")" = FAILED ]; then
+            printf 'FAILED 0\n' >"$state/${step//:/-}"
+            printf '<== %s not run: the lab step failed\n' "$step"
+            continue
+        fi
+        record_step "$step" "$LANE_MODE"
+    done
+}
+
+steps=("$@")
+suite_start=$SECONDS
+if [ ${#steps[@]} -eq 0 ]; then
+    order=(lab lint validation app providers)
+    for s in "${scenarios[@]}"; do order+=("molecule:$s"); done
+    order+=(fleet)
+    LANE_MODE=quiet run_lane "${lane_a[@]}" &
+    lane_a_pid=$!
+    LANE_MODE=quiet run_lane "${lane_b[@]}" &
+    lane_b_pid=$!
+    wait "$lane_a_pid" "$lane_b_pid"
+else
+    [ "${steps[*]}" = quick ] && steps=(lint validation app molecule:base-debian12)
+    # Steps that need containers get the lab first (a few seconds when it is up).
+    case " ${steps[*]} " in
+        *" lab "*) ;;
+        *" validation "* | *" providers "* | *" molecule:"* | *" fleet "*) steps=(lab "${steps[@]}") ;;
+    esac
+    order=("${steps[@]}")
+    LANE_MODE=tee run_lane "${steps[@]}"
+fi
+
+passed=0 failed=0
+printf '\n%-24s %-7s %6s\n' step result time
+for step in "${order[@]}"; do
+    read -r status seconds <"$state/${step//:/-}" 2>/dev/null || { status=FAILED seconds=0; }
+    if [ "$status" = passed ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    printf '%-24s %-7s %5ss\n' "$step" "$status" "$seconds"
+done
+total=$((SECONDS - suite_start))
+verdict="within"
+[ "$total" -le "$budget" ] || verdict="OVER"
+printf '%-24s %-7s %5ss  (%s the budget of %ss, 35 min: %d%%)\n' total "" "$total" "$verdict" \
+    "$budget" $((100 * total / budget))
 printf 'suite: %d passed, %d failed\n' "$passed" "$failed"
 [ "$failed" -eq 0 ]

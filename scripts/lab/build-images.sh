@@ -36,9 +36,7 @@ codename_of() {
 ensure_debootstrap() {
     command -v debootstrap >/dev/null 2>&1 && return
     say "installing debootstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null \
-        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; } \
-        || die "could not install debootstrap"
+    "$here/../host-apt.sh" debootstrap || die "could not install debootstrap"
 }
 
 build() {
@@ -52,7 +50,7 @@ build() {
     rootfs=$(mktemp -d /var/tmp/lab-rootfs.XXXXXX)
     log=$rootfs.log
     say "building $image from $codename (log: $log)"
-    if ! debootstrap --variant=minbase --include="$packages" "$codename" "$rootfs" "$mirror" >"$log" 2>&1; then
+    if ! http_proxy=$proxy debootstrap --variant=minbase --include="$packages" "$codename" "$rootfs" "$mirror" >"$log" 2>&1; then
         tail -n 20 "$log" >&2
         rm -rf "$rootfs"
         die "debootstrap of $codename failed"
@@ -69,6 +67,9 @@ build() {
 }
 
 ensure_debootstrap
+# The lab's package cache (apt-cache.sh), when it runs.
+proxy=
+timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/3142' 2>/dev/null && proxy=http://127.0.0.1:3142
 pids=()
 for release in "${releases[@]}"; do
     build "$release" &

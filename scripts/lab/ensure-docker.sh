@@ -16,9 +16,7 @@ fi
 if ! command -v dockerd >/dev/null 2>&1; then
     [ "$(id -u)" -eq 0 ] || die "dockerd is missing and installing it needs root (apt-get install docker.io)"
     say "installing Debian's docker.io"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq || die "apt-get update failed"
-    apt-get install -y -qq docker.io >/dev/null || die "apt-get install docker.io failed"
+    "$(dirname "$0")/../host-apt.sh" docker.io || die "could not install docker.io"
 fi
 
 mkdir -p "$log_dir"

@@ -17,6 +17,7 @@ APP_HOSTS = {"fleet-app1": "10.231.0.21", "fleet-app2": "10.231.0.22"}
 WEB, DATA, CLIENT = "10.231.0.10", "10.231.0.30", "fleet-client"
 SITE_HOSTS = ["fleet-web1", "fleet-app1", "fleet-app2", "fleet-data1"]
 SOCK = "/run/reference-app.sock"
+KINDS = {"read", "version", "write", "ws"}  # the load's traffic (load.py)
 RECAP = re.compile(
     r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M
 )
@@ -129,7 +130,17 @@ class Load:
         files = "/root/fleet-ca.pem {token} /root/load.jsonl /root/load.stop"
         command = f"python3 /root/load.py www.fleet.test {files.format(token=token)}"
         subprocess.run(["docker", "exec", "-d", CLIENT, "sh", "-c", command], check=True)
-        time.sleep(3)
+        self.settle(time.time())
+
+    def settle(self, until: float, timeout: float = 45) -> None:
+        """Waits until every kind of traffic has a response to a request sent after `until`:
+        each kind is one sequential loop, so all of its requests sent before are answered."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if {row["kind"] for row in self.records(until, math.inf)} >= KINDS:
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"the load answered no request of some kind within {timeout:.0f} s")
 
     def stop(self) -> None:
         sh(CLIENT, "touch /root/load.stop")

@@ -16,6 +16,9 @@ SSH = (
 
 @pytest.fixture(scope="module")
 def probe():
+    # `molecule test -p <target>` (make test-quick) creates no probe; the full suite always does.
+    if not testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("probes"):
+        pytest.skip("no probe in this run (molecule test -p)")
     return testinfra.get_host("ansible://base-probe", ansible_inventory=INVENTORY)
 
 

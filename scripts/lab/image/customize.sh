@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Turns a debootstrapped tree into a lab host: apt sources like a real VPS, the machine's CA
-# bundle (lab-only: this machine reaches PyPI through an interception proxy), an empty
-# machine-id and per-container SSH host keys.
+# bundle (lab-only: this machine reaches PyPI through an interception proxy), the lab's package
+# cache, an empty machine-id and per-container SSH host keys.
 set -euo pipefail
 rootfs=$1 codename=$2 mirror=$3 security_mirror=$4
 
@@ -35,6 +35,14 @@ rm -f "$rootfs"/etc/ssh/ssh_host_*
 install -m 0644 "$(dirname "$0")/lab-ssh-hostkeys.service" "$rootfs/etc/systemd/system/"
 chroot "$rootfs" systemctl enable lab-ssh-hostkeys.service >/dev/null 2>&1 \
     || ln -sf /etc/systemd/system/lab-ssh-hostkeys.service "$rootfs/etc/systemd/system/multi-user.target.wants/"
+
+# Lab only: apt goes through the lab machine's package cache when it answers (apt-proxy), and
+# dpkg skips the fsync after each file, as Docker's own Debian images do: a lab host is thrown
+# away, never power-cut.
+install -m 0755 "$(dirname "$0")/apt-proxy" "$rootfs/usr/local/lib/lab-apt-proxy"
+echo 'Acquire::http::Proxy-Auto-Detect "/usr/local/lib/lab-apt-proxy";' \
+    >"$rootfs/etc/apt/apt.conf.d/01lab-proxy"
+echo force-unsafe-io >"$rootfs/etc/dpkg/dpkg.cfg.d/lab-unsafe-io"
 
 # Units that have nothing to do in a container.
 for unit in getty@tty1.service console-getty.service systemd-udevd.service \

@@ -26,7 +26,7 @@ key_of() {
       echo "$under"; } | sha256sum | cut -c1-16
 }
 
-todo=() builders=()
+todo=() builders=() keys=()
 for release in "${releases[@]}"; do
     key=$(key_of "$release")
     if [ "$(docker image inspect -f '{{ index .Config.Labels "lab.base" }}' "lab/base:$release" 2>/dev/null)" = "$key" ]; then
@@ -37,7 +37,7 @@ for release in "${releases[@]}"; do
     docker rm -f "$builder" >/dev/null 2>&1 || true
     docker run -d --name "$builder" --hostname "$builder" --stop-signal SIGRTMIN+3 "${systemd_flags[@]}" \
         "lab/debian:$release" >/dev/null
-    todo+=("$release") builders+=("$builder")
+    todo+=("$release") builders+=("$builder") keys+=("$key")
 done
 [ ${#todo[@]} -gt 0 ] || exit 0
 
@@ -63,6 +63,6 @@ for i in "${!todo[@]}"; do
     # Each container from the image gets its own identity at boot, as from lab/debian.
     docker exec "$builder" sh -c 'rm -f /etc/ssh/ssh_host_*; : >/etc/machine-id; apt-get clean'
     docker stop "$builder" >/dev/null
-    docker commit -c "LABEL lab.base=$(key_of "$release")" "$builder" "lab/base:$release" >/dev/null
+    docker commit -c "LABEL lab.base=${keys[$i]}" "$builder" "lab/base:$release" >/dev/null
     say "built lab/base:$release"
 done

@@ -105,6 +105,15 @@ class AppServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def log_lines_with(self, text: str, timeout: float = 10.0) -> list[str]:
+        """The log lines holding text, waiting for the first: the app logs after it responds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.log().splitlines() if text in line]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
 
 def wait_ready(
     url: str,

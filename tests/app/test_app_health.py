@@ -42,7 +42,7 @@ def test_request_id_is_generated_when_missing_or_unsafe(client: httpx.Client) ->
 
 def test_request_id_is_logged_as_json(client: httpx.Client, server: AppServer) -> None:
     client.get("/version", headers={"X-Request-ID": "log-check-42"})
-    lines = [line for line in server.log().splitlines() if "log-check-42" in line]
+    lines = server.log_lines_with("log-check-42")
     assert lines
     assert '"request_id": "log-check-42"' in lines[-1]
     assert '"route": "/version"' in lines[-1]

@@ -216,6 +216,8 @@ def test_failing_migration_changes_nothing(host):
     rc, out = playbook("deploy.yml", "-e", f"app_source={source}")
     assert rc != 0
     assert "migrations of release" in out and "failed" in out
+    # The failure shows why: the end of the migration's own output.
+    assert "division by zero" in out, out[-3000:]
     assert schema(host) == before
     assert "broken_probe" not in before
     assert current(host) == "t-second"

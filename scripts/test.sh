@@ -4,7 +4,7 @@
 # and times with the total against the suite's budget, and exits non-zero when any step failed.
 #
 # Usage: scripts/test.sh [step ...]
-#   steps: lab lint validation app providers molecule:<scenario> fleet
+#   steps: lab lint validation release app providers molecule:<scenario> fleet
 #   lab:   the Docker engine, the package cache and the lab images (cold: a few minutes)
 #   fleet: the local fleet from scratch (bootstrap over SSH, site.yml) and the rollouts, crashes
 #          and firewall matrix under load (tests/fleet); its table lands in .cache/fleet/.
@@ -22,7 +22,7 @@ export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 budget=2100 # seconds: the whole suite within 35 minutes on a 2-core machine
 scenarios=(base data web app)
 # The lanes, each about half of the steps' measured time; the fleet, the longest, starts first.
-lane_a=(lint app lab-wait validation providers molecule:data molecule:web molecule:app)
+lane_a=(lint app release lab-wait validation providers molecule:data molecule:web molecule:app)
 lane_b=(lab fleet molecule:base)
 
 log_dir=.cache/test-logs
@@ -39,6 +39,8 @@ run_step() {
                 && python scripts/role_docs.py --check ;;
         validation)
             pytest -p no:cacheprovider tests/roles ;;
+        release)
+            pytest -p no:cacheprovider tests/release ;;
         app)
             # The services are this checkout's own; stop them so the ports are free for the next.
             scripts/app-services.sh up || return 1
@@ -111,7 +113,7 @@ run_lane() {
 steps=("$@")
 suite_start=$SECONDS
 if [ ${#steps[@]} -eq 0 ]; then
-    order=(lab lint validation app providers)
+    order=(lab lint validation release app providers)
     for s in "${scenarios[@]}"; do order+=("molecule:$s"); done
     order+=(fleet)
     LANE_MODE=quiet run_lane "${lane_a[@]}" &

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ APP_HOST = "app-debian12"
 testinfra_hosts = [f"ansible://{APP_HOST}?ansible_inventory={INVENTORY}"]
 
 ROOT = "/srv/reference-app"
+UNITS = ("socket", "service")
 SOCK = "/run/reference-app.sock"
 
 # One new connection per request, so a restart cannot hide behind a kept-alive connection.
@@ -106,7 +108,7 @@ def first_release(host):
 
 
 def test_units_are_active(host):
-    for unit in ("reference-app.socket", "reference-app.service", "hello.socket", "hello.service"):
+    for unit in [f"{app}.{kind}" for app in ("reference-app", "items", "plain") for kind in UNITS]:
         assert host.service(unit).is_running, unit
         assert host.service(unit).is_enabled, unit
 
@@ -143,16 +145,54 @@ def test_tcp_port_serves_the_web_host(host, probe):
     assert json.loads(out)["release"] == current(host)
 
 
-def test_hello_app_on_its_own_socket(host):
-    status, body = get(host, "/health", sock="/run/hello.sock")
-    assert status == 200, body
-    status, body = get(host, "/version", sock="/run/hello.sock")
-    assert (
-        json.loads(body)["release"]
-        == host.check_output("readlink /srv/hello/current").split("/")[-1]
+def installed_versions(host, app):
+    script = (
+        "import importlib.metadata as m, json; "
+        "print(json.dumps({d.metadata['Name'].lower().replace('_', '-'): d.version "
+        "for d in m.distributions()}))"
     )
-    # Built from its own source: another release id than the reference app.
-    assert json.loads(body)["release"] != release(host)
+    return json.loads(host.check_output(f'/srv/{app}/current/venv/bin/python -c "{script}"'))
+
+
+def test_workspace_app_runs_its_lock_and_its_migrations(host):
+    # Its prestart script ran alembic from backend/: the row the first migration adds is served.
+    status, body = get(host, "/api/v1/items/first", sock="/run/items.sock")
+    assert status == 200, body
+    assert "first" in body
+    # Every package in the virtualenv is at the version of the app's uv.lock, gunicorn and the
+    # uvicorn worker (the app does not name them) at the role's pins.
+    lock = tomllib.loads((PROJECT / "tests/apps/workspace/uv.lock").read_text())
+    locked = {package["name"]: package["version"] for package in lock["package"]}
+    installed = installed_versions(host, "items")
+    server = {"gunicorn", "uvicorn-worker"}
+    assert {"fastapi", "sqlmodel", "alembic", "psycopg"} <= installed.keys()
+    assert server <= installed.keys()
+    wrong = {
+        name: (version, locked.get(name))
+        for name, version in installed.items()
+        if name not in server and locked.get(name) != version
+    }
+    assert not wrong, wrong
+    # It serves from its release's project directory, as systemd and the process show.
+    workdir = host.check_output("systemctl show -p WorkingDirectory --value items.service")
+    assert workdir == "/srv/items/current/src/backend"
+    pid = host.check_output("systemctl show -p MainPID --value items.service")
+    serving = host.check_output("readlink /srv/items/current").split("/")[-1]
+    python = host.file(f"/proc/{pid}/cmdline").content_string.split("\0")[0]
+    assert python == f"/srv/items/releases/{serving}/venv/bin/python"
+
+
+def test_plain_app_from_main_py_and_requirements_txt(host):
+    status, body = get(host, "/", sock="/run/plain.sock")
+    assert status == 200, body
+    assert json.loads(body) == {"app": "plain"}
+    pins = dict(
+        line.split("==")
+        for line in (PROJECT / "tests/apps/plain/requirements.txt").read_text().splitlines()
+        if "==" in line
+    )
+    installed = installed_versions(host, "plain")
+    assert {name: installed.get(name) for name in pins} == pins
 
 
 def test_new_release_without_a_failed_request(host, probe, first_release):

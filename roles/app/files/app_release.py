@@ -1,135 +1,325 @@
 #!/usr/bin/env python3
-"""Builds an app release once, on the controller: a wheel of the app and, for each target
-Python/platform, a wheelhouse of its pinned dependencies with a sha256-locked requirements
-file, packed as a reproducible tarball. Cached under --cache; prints one JSON object.
+"""Builds an app release once, on the controller: the app's own source tree plus, for each
+target Python/platform, a wheelhouse of exactly what the app's lock holds for that target, with
+a sha256-locked requirements.txt and pip's own wheel, packed as a reproducible tarball. Cached
+under --cache; prints one JSON object.
 
-Release id: the sha256 of the app wheel's RECORD (the hash of every file in it), so the same
-source gives the same id, and files outside the package (tests, roles) do not make a new one.
+Inputs, looked for in the project dir in this order (uv.lock also in the folders above it, up
+to the tree root, where a uv workspace keeps it):
+  uv.lock           `uv export --frozen`: versions, markers and hashes from the lock
+  pylock.toml       PEP 751: each package's version, marker and file hashes
+  poetry.lock       the main group's packages, markers and file hashes
+  requirements.txt  (or --requirements) used as it is when every line is `==`-pinned with a
+                    --hash; otherwise it is resolved with uv for each target, and the result
+                    (hashes from the index) is what the release holds: "resolved": true says so
+  pyproject.toml    [project].dependencies without any lock: resolved for each target likewise
+For each target, uv resolves that set for the target's Python and platform (which also proves a
+lock complete and consistent there), the server pins the app does not name itself are added,
+and pip downloads the wheels, checked against the lock's hashes. A project with a build system
+is built into a wheel and installed too; one without runs from src/<project>.
+
+Release id: the first 12 hex of a sha256 over the source tree's content (after the ignore and
+--exclude patterns; the lock is part of it), the project dir, the --requirements name, the
+server pins and FORMAT. The same tree gives the same id and reuses the cached artifacts, even
+for a resolved input whose newest versions have moved on since: pass --release-id to rebuild.
 """
 
 import argparse
+import fnmatch
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
-import zipfile
-from email.parser import Parser
-from pathlib import Path
+import tomllib
+from pathlib import Path, PurePosixPath
+from typing import Any, NamedTuple
 
 try:
-    from packaging.markers import default_environment
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import SpecifierSet
+    from packaging.utils import canonicalize_name, parse_wheel_filename
 except ImportError:  # pip always carries a copy
-    from pip._vendor.packaging.markers import default_environment
-    from pip._vendor.packaging.requirements import Requirement
-    from pip._vendor.packaging.utils import canonicalize_name
+    from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
+    from pip._vendor.packaging.specifiers import SpecifierSet
+    from pip._vendor.packaging.utils import canonicalize_name, parse_wheel_filename
 
+# Bump when the artifact's layout or contents change, so an old cached artifact is not reused.
+FORMAT = "2"
 # Never part of a release's source: VCS data, virtualenvs, build and tool caches.
-IGNORED = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    "venv",
-    ".cache",
-    "build",
-    "dist",
-    "*.egg-info",
-    "__pycache__",
-    "*.pyc",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".mypy_cache",
-    ".hypothesis",
-    ".tox",
-    ".molecule",
-    "node_modules",
-)
+IGNORED = [".git", ".venv", "venv", ".cache", "build", "dist", "*.egg-info", "__pycache__"]
+IGNORED += ["*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".hypothesis", ".tox"]
+IGNORED += [".molecule", ".ansible", "node_modules"]
+# The newest manylinux tag uv's --python-platform knows; a newer glibc runs those wheels too.
+UV_MAX_GLIBC_MINOR = 40
+LOOKED_FOR = "uv.lock (here or above), pylock.toml, poetry.lock, requirements.txt, pyproject.toml"
+# The controller only needs the targets' tags, never their interpreters.
+ENV = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+# uv from the dev extra sits beside this Python; otherwise one on PATH.
+UV = shutil.which("uv", path=os.pathsep.join([str(Path(sys.executable).parent), ENV["PATH"]]))
 
 
-def run(*cmd: str, cwd: Path | None = None) -> str:
-    # Fixed argv lists built here, never a shell.
-    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)  # noqa: S603
+class BuildError(Exception):
+    pass
+
+
+class Pin(NamedTuple):
+    version: str
+    marker: str
+    hashes: tuple[str, ...]  # sha256 hex digests of the files the lock allows
+
+
+class Inputs(NamedTuple):
+    kind: str  # RELEASE.json's "lock"
+    sources: list[Path]  # what uv resolves for a target
+    locked: dict[str, Pin]  # the lock's pins; empty when the input is resolved
+    names: set[str]  # packages the app names itself: these beat the server pins
+
+
+class Target(NamedTuple):
+    spec: str
+    python: str
+    arch: str
+    glibc: str
+
+
+def run(*cmd: str | Path, cwd: Path | None = None) -> str:
+    argv = [str(part) for part in cmd]
+    try:  # fixed argv lists built here, never a shell
+        result = subprocess.run(argv, cwd=cwd, env=ENV, capture_output=True, text=True)  # noqa: S603
+    except FileNotFoundError:
+        raise BuildError(f"{argv[0]} not found (uv: install the dev extra)") from None
     if result.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        output = f"{result.stdout}\n{result.stderr}".strip()
+        raise BuildError(f"{' '.join(argv)} failed ({result.returncode}):\n{output}")
     return result.stdout
 
 
-def tree_hash(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+def uv(*args: str | Path, cwd: Path | None = None) -> str:
+    return run(UV, *args, cwd=cwd)
+
+
+def excluded(rel: PurePosixPath, patterns: list[str]) -> bool:
+    """A pattern without a slash matches any name in the path; one with a slash (`/roles`,
+    `docs/build`) matches the path from the root, as in .gitignore."""
+    prefixes = [PurePosixPath(*rel.parts[: i + 1]).as_posix() for i in range(len(rel.parts))]
+    return any(
+        fnmatch.fnmatchcase(name, pattern.strip("/"))
+        for pattern in patterns
+        for name in (prefixes if "/" in pattern else rel.parts)
+    )
+
+
+def fetch_source(args: argparse.Namespace, work: Path, patterns: list[str]) -> tuple[Path, str]:
+    """The source tree in a scratch directory, and a note on where it came from."""
+    tree = work / "src"
+    if not args.git_repo:
+        root = Path(args.source).resolve()
+
+        def ignore(folder: str, names: list[str]) -> set[str]:
+            rel = PurePosixPath(Path(folder).relative_to(root).as_posix())
+            return {name for name in names if excluded(rel / name, patterns)}
+
+        shutil.copytree(root, tree, ignore=ignore, symlinks=True)
+        return tree, str(root)
+    mirror = args.cache / "git" / hashlib.sha256(args.git_repo.encode()).hexdigest()[:16]
+    if not mirror.exists():
+        run("git", "clone", "--quiet", "--mirror", args.git_repo, mirror)
+    else:
+        run("git", "-C", mirror, "fetch", "--quiet", "--prune", "origin")
+    commit = run("git", "-C", mirror, "rev-parse", f"{args.git_version}^{{commit}}").strip()
+    run("git", "-C", mirror, "archive", "--format=tar", f"--output={work / 'src.tar'}", commit)
+
+    def keep(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        skip = excluded(PurePosixPath(member.name), patterns)
+        return None if skip else tarfile.data_filter(member, dest)
+
+    tree.mkdir()
+    with tarfile.open(work / "src.tar") as tar:
+        tar.extractall(tree, filter=keep)  # noqa: S202 (a filter that refuses unsafe members)
+    return tree, f"{args.git_repo}@{commit}"
 
 
 def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def fetch_source(args: argparse.Namespace, work: Path, cache: Path) -> tuple[Path, str]:
-    """The source tree in a scratch directory, and a note on where it came from."""
-    tree = work / "src"
-    if args.git_repo:
-        mirror = cache / "git" / hashlib.sha256(args.git_repo.encode()).hexdigest()[:16]
-        if not mirror.exists():
-            run("git", "clone", "--quiet", "--mirror", args.git_repo, str(mirror))
-        else:
-            run("git", "-C", str(mirror), "fetch", "--quiet", "--prune", "origin")
-        commit = run(
-            "git", "-C", str(mirror), "rev-parse", f"{args.git_version}^{{commit}}"
-        ).strip()
-        tree.mkdir()
-        git = shutil.which("git") or "git"
-        archive = subprocess.run(  # noqa: S603
-            [git, "-C", str(mirror), "archive", "--format=tar", commit],
-            capture_output=True,
-            check=True,
-        ).stdout
-        (work / "src.tar").write_bytes(archive)
-        with tarfile.open(work / "src.tar") as tar:
-            tar.extractall(tree, filter="data")
-        return tree, f"{args.git_repo}@{commit}"
-    shutil.copytree(args.source, tree, ignore=IGNORED, symlinks=True)
-    return tree, str(Path(args.source).resolve())
+def tree_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix().encode()
+        if path.is_symlink():
+            digest.update(b"L" + rel + b"\0" + os.readlink(path).encode() + b"\0")
+        elif path.is_file():
+            mode = b"x" if os.access(path, os.X_OK) else b"f"
+            digest.update(mode + rel + b"\0" + bytes.fromhex(file_hash(path)))
+    return digest.hexdigest()
 
 
-def build_wheel(tree: Path, out: Path) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    run(
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--quiet",
-        "--no-deps",
-        "--wheel-dir",
-        str(out),
-        str(tree),
-    )
-    wheels = sorted(out.glob("*.whl"))
-    if len(wheels) != 1:
-        sys.exit(f"expected one wheel from {tree}, found {[w.name for w in wheels]}")
-    return wheels[0]
+def read_toml(path: Path) -> dict[str, Any]:
+    return tomllib.loads(path.read_text()) if path.is_file() else {}
 
 
-def wheel_release_id(wheel: Path) -> str:
-    """Hash of every file in the wheel, but of METADATA only its headers: the long description
-    (a README) is no part of what runs."""
-    with zipfile.ZipFile(wheel) as archive:
-        names = archive.namelist()
-        record = next(n for n in names if n.endswith(".dist-info/RECORD"))
-        metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
-        lines = sorted(
-            line
-            for line in archive.read(record).decode().splitlines()
-            if line and not line.startswith((record + ",", metadata + ","))
+def requirement_lines(text: str) -> list[str]:
+    """Logical lines of a requirements file, continuations joined, comments dropped."""
+    joined = text.replace("\\\n", " ").splitlines()
+    return [line.split(" #")[0].strip() for line in joined if line.strip()[:1] not in ("", "#")]
+
+
+def parse_pins(text: str) -> dict[str, Pin]:
+    """`name==version ; marker --hash=sha256:...` lines; ValueError on anything else."""
+    pins = {}
+    for line in requirement_lines(text):
+        words = line.split()
+        hashes = tuple(
+            w.removeprefix("--hash=sha256:") for w in words if w.startswith("--hash=sha256:")
         )
-        headers = Parser().parsestr(archive.read(metadata).decode(), headersonly=True)
-        lines += sorted(f"{key}: {value}" for key, value in headers.items())
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
+        spec = " ".join(w for w in words if not w.startswith("--hash="))
+        try:
+            req = Requirement(spec)
+        except InvalidRequirement as error:
+            raise ValueError(f"not a requirement: {line}") from error
+        versions = [s.version for s in req.specifier if s.operator in ("==", "===")]
+        if len(req.specifier) != 1 or not versions or "*" in versions[0]:
+            raise ValueError(f"not pinned to one version: {line}")
+        pins[canonicalize_name(req.name)] = Pin(versions[0], str(req.marker or ""), hashes)
+    return pins
+
+
+def requirement_names(text: str) -> set[str]:
+    names = set()
+    for line in requirement_lines(text):
+        try:
+            names.add(canonicalize_name(Requirement(line.split(" --")[0]).name))
+        except InvalidRequirement:
+            continue  # an option line (-r, --index-url, ...), not a package
+    return names
+
+
+def pylock_pins(path: Path) -> dict[str, Pin]:
+    pins = {}
+    for package in tomllib.loads(path.read_text()).get("packages", []):
+        if "version" not in package:
+            raise BuildError(f"{path.name}: {package['name']} has no version (not from an index)")
+        files = [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]
+        hashes = tuple(f["hashes"]["sha256"] for f in files if "sha256" in f.get("hashes", {}))
+        name = canonicalize_name(package["name"])
+        pins[name] = Pin(package["version"], package.get("marker", ""), hashes)
+    return pins
+
+
+def poetry_pins(path: Path) -> dict[str, Pin]:
+    lock = tomllib.loads(path.read_text())
+    legacy_files = lock.get("metadata", {}).get("files", {})  # lock-version 1.x kept them here
+    pins = {}
+    for package in lock.get("package", []):
+        groups = package.get("groups") or [package.get("category", "main")]
+        if "main" not in groups or package.get("optional", False):
+            continue  # dev groups and extras are not installed
+        if package.get("source", {}).get("type") not in (None, "legacy"):
+            raise BuildError(f"{path.name}: {package['name']} is not from an index")
+        marker = package.get("markers", "")
+        if isinstance(marker, dict):  # lock-version 2.1: markers per group
+            marker = marker.get("main", "")
+        files = package.get("files") or legacy_files.get(package["name"], [])
+        hashes = tuple(
+            f["hash"].removeprefix("sha256:") for f in files if f["hash"].startswith("sha256:")
+        )
+        pins[canonicalize_name(package["name"])] = Pin(package["version"], marker, hashes)
+    return pins
+
+
+def find_uv_lock(tree: Path, project: Path) -> Path | None:
+    folders = [project, *project.parents][: len(project.relative_to(tree).parts) + 1]
+    return next((f / "uv.lock" for f in folders if (f / "uv.lock").is_file()), None)
+
+
+def write_pins(path: Path, pins: dict[str, Pin], hashes: bool = False) -> Path:
+    """A requirements file; markers kept (they matter before a target is chosen)."""
+    with path.open("w") as out:
+        for name, pin in pins.items():
+            marker = f" ; {pin.marker}" if pin.marker else ""
+            digests = "".join(f" --hash=sha256:{h}" for h in pin.hashes) if hashes else ""
+            out.write(f"{name}=={pin.version}{marker}{digests}\n")
+    return path
+
+
+def read_inputs(tree: Path, project: Path, requirements: str, work: Path) -> Inputs:
+    pyproject = read_toml(project / "pyproject.toml")
+    uv_lock = None if requirements else find_uv_lock(tree, project)
+    given = project / (requirements or "requirements.txt")
+    if uv_lock:
+        kind, name = "uv.lock", pyproject.get("project", {}).get("name")
+        export = ["export", "--frozen", "--format", "requirements-txt", "--no-dev", "--no-header"]
+        export += ["--no-annotate", "--no-emit-workspace", *(["--package", name] if name else [])]
+        pins = parse_pins(uv(*export, cwd=uv_lock.parent))
+    elif not requirements and (project / "pylock.toml").is_file():
+        kind, pins = "pylock.toml", pylock_pins(project / "pylock.toml")
+    elif not requirements and (project / "poetry.lock").is_file():
+        kind, pins = "poetry.lock", poetry_pins(project / "poetry.lock")
+    elif given.is_file():
+        kind, text = "requirements.txt", given.read_text()
+        try:
+            pins = parse_pins(text)
+        except ValueError:
+            pins = {}
+        if not pins or not all(pin.hashes for pin in pins.values()):  # resolved per target
+            return Inputs(kind, [given], {}, requirement_names(text))
+    elif requirements:
+        raise BuildError(f"--requirements {requirements}: no such file in the project dir")
+    elif "project" in pyproject:
+        deps = "\n".join(pyproject["project"].get("dependencies", []))
+        return Inputs("pyproject.toml", [project / "pyproject.toml"], {}, requirement_names(deps))
+    else:
+        rel = project.relative_to(tree).as_posix()
+        raise BuildError(f"no dependencies found in project dir {rel!r}: looked for {LOOKED_FOR}")
+    if unhashed := sorted(name for name, pin in pins.items() if not pin.hashes):
+        raise BuildError(f"{kind} has no sha256 hash for: {', '.join(unhashed)}")
+    return Inputs(kind, [write_pins(work / "locked.in", pins)], pins, set(pins))
+
+
+def compile_for(target: Target, sources: list[Path], work: Path, hashes: bool) -> dict[str, Pin]:
+    major, minor = (int(x) for x in target.glibc.split(".")[:2])
+    platform = f"{target.arch}-manylinux_{major}_{min(minor, UV_MAX_GLIBC_MINOR)}"
+    cmd = ["pip", "compile", *sources, "--python-version", target.python]
+    # Only wheels: hosts have no compiler, and a package without one stops here, by name.
+    cmd += ["--python-platform", platform, "--only-binary", ":all:", "--no-header", "--no-annotate"]
+    return parse_pins(uv(*cmd, *(["--generate-hashes"] if hashes else []), cwd=work))
+
+
+def target_pins(inputs: Inputs, resolved: dict[str, Pin]) -> dict[str, Pin]:
+    """Locked packages keep the lock's hashes, never the index's; markers are spent: pip would
+    evaluate them for the controller's Python."""
+    return {n: inputs.locked.get(n, pin)._replace(marker="") for n, pin in resolved.items()}
+
+
+def resolve(inputs: Inputs, server: list[str], target: Target, work: Path) -> dict[str, Pin]:
+    """The pins this target installs: the lock's (with its hashes) plus the server pins."""
+    try:
+        app = compile_for(target, inputs.sources, work, hashes=not inputs.locked)
+    except BuildError as error:
+        raise BuildError(
+            f"the app's {inputs.kind} does not resolve for {target.spec}:\n{error}"
+        ) from None
+    if unlocked := sorted(set(app) - set(inputs.locked) if inputs.locked else []):
+        raise BuildError(f"{inputs.kind} is incomplete for {target.spec}: it lacks {unlocked}")
+    extra = [line for line in server if requirement_names(line).isdisjoint(inputs.names)]
+    if not extra:
+        return target_pins(inputs, app)
+    # The lock's versions held fixed for this target; a resolved input is resolved again, jointly.
+    base = [write_pins(work / "fixed.in", app)] if inputs.locked else inputs.sources
+    (work / "server.in").write_text("\n".join(extra) + "\n")
+    try:
+        joint = compile_for(target, [*base, work / "server.in"], work, hashes=True)
+    except BuildError as error:
+        raise BuildError(
+            f"the app's {inputs.kind} conflicts with the server pins {', '.join(extra)} on "
+            f"{target.spec}; pin versions that go together in the app (the app's win):\n{error}"
+        ) from None
+    return target_pins(inputs, joint)
 
 
 def platforms(arch: str, glibc: str) -> list[str]:
@@ -139,15 +329,43 @@ def platforms(arch: str, glibc: str) -> list[str]:
     return [*tags, f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
 
 
+def pip_download(target: Target, dest: Path, *args: str | Path) -> None:
+    nodot = "".join(target.python.split(".")[:2])
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--progress-bar=off", "--no-deps"]
+    cmd += ["--only-binary=:all:", "--python-version", target.python, "--implementation", "cp"]
+    cmd += ["--abi", f"cp{nodot}", "--abi", "abi3", "--abi", "none", "--dest", str(dest)]
+    for tag in platforms(target.arch, target.glibc):
+        cmd += ["--platform", tag]
+    run(*cmd, *args)
+
+
 def wheel_name_version(wheel: Path) -> tuple[str, str]:
-    name, version = wheel.name.split("-")[:2]
-    return name.replace("_", "-").lower(), version
+    name, version, *_ = parse_wheel_filename(wheel.name)
+    return str(name), str(version)
+
+
+def build_project(tree: Path, project: Path, work: Path) -> Path | None:
+    """The app's own wheel, when it has a build system; built from a copy (builds leave files)."""
+    pyproject = read_toml(project / "pyproject.toml")
+    if (
+        "build-system" not in pyproject
+        or pyproject.get("tool", {}).get("uv", {}).get("package") is False
+    ):
+        return None
+    copy, out = work / "build-tree", work / "project-wheel"
+    shutil.copytree(tree, copy, symlinks=True)
+    uv("build", "--wheel", "--out-dir", out, copy / project.relative_to(tree), cwd=work)
+    wheels = sorted(out.glob("*.whl"))
+    if len(wheels) != 1:
+        raise BuildError(f"expected one wheel of the app, found {[w.name for w in wheels]}")
+    return wheels[0]
 
 
 def reproducible_tar(source: Path, target: Path) -> None:
     def clean(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "root", "root"
-        info.mode = 0o755 if info.isdir() else 0o644
+        # Scripts in the source (scripts/prestart.sh) stay executable.
+        info.mode = 0o755 if info.isdir() or info.mode & 0o111 else 0o644
         return info
 
     partial = target.with_suffix(".partial")
@@ -162,180 +380,132 @@ def reproducible_tar(source: Path, target: Path) -> None:
     partial.replace(target)
 
 
-def target_environment(python: str, arch: str) -> dict[str, str]:
-    """Marker values of the target: pip evaluates markers for the controller's Python only."""
-    env = default_environment()
-    env.update(
-        python_version=".".join(python.split(".")[:2]),
-        python_full_version=python,
-        implementation_name="cpython",
-        implementation_version=python,
-        platform_python_implementation="CPython",
-        platform_machine=arch,
-        platform_system="Linux",
-        sys_platform="linux",
-        os_name="posix",
-    )
-    return env
-
-
-def requires(wheel: Path) -> list[str]:
-    with zipfile.ZipFile(wheel) as archive:
-        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
-        metadata = Parser().parsestr(archive.read(name).decode())
-    return metadata.get_all("Requires-Dist") or []
-
-
-def closure(root: Path, wheelhouse: Path, env: dict[str, str]) -> tuple[list[Path], list[str]]:
-    """The wheels the target installs, from the root wheel down, and requirements not there yet."""
-    index = {canonicalize_name(wheel_name_version(w)[0]): w for w in wheelhouse.glob("*.whl")}
-    wanted, missing, seen = [root], [], set()
-    queue: list[tuple[Path, frozenset[str]]] = [(root, frozenset())]
-    while queue:
-        wheel, extras = queue.pop()
-        for line in requires(wheel):
-            req = Requirement(line)
-            if req.marker and not any(
-                req.marker.evaluate({**env, "extra": extra}) for extra in ("", *extras)
-            ):
-                continue
-            name = canonicalize_name(req.name)
-            if name not in index:
-                missing.append(str(Requirement(f"{req.name}{req.specifier}")))
-                continue
-            key = (name, frozenset(req.extras))
-            if key not in seen:
-                seen.add(key)
-                wanted.append(index[name])
-                queue.append((index[name], frozenset(req.extras)))
-    return sorted(set(wanted)), sorted(set(missing))
-
-
-def build_artifact(wheel: Path, release: str, target: str, meta: dict, out: Path) -> Path:
-    python, arch, glibc = target.split("-")
-    artifact = out / f"{meta['built_from']}-py{python}-{arch}.tar.gz"
-    if artifact.exists():
-        return artifact
-    with tempfile.TemporaryDirectory() as scratch:
-        root = Path(scratch) / "release"
-        downloads = Path(scratch) / "downloads"
+def build_artifact(
+    target: Target, pins: dict[str, Pin], wheel: Path | None, tree: Path, meta: dict, artifact: Path
+) -> None:
+    with tempfile.TemporaryDirectory(dir=artifact.parent) as scratch:
+        root, tools = Path(scratch) / "release", Path(scratch) / "tools"
         wheelhouse = root / "wheelhouse"
-        wheelhouse.mkdir(parents=True)
-        downloads.mkdir()
-        shutil.copy2(wheel, downloads / wheel.name)
-        nodot = "".join(python.split(".")[:2])
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--only-binary=:all:",
-            "--python-version",
-            python,
-            "--implementation",
-            "cp",
-            "--abi",
-            f"cp{nodot}",
-            "--abi",
-            "abi3",
-            "--abi",
-            "none",
-            "--dest",
-            str(downloads),
-        ]
-        for tag in platforms(arch, glibc):
-            cmd += ["--platform", tag]
-        env = target_environment(python, arch)
-        run(*cmd, str(downloads / wheel.name))
-        for _ in range(10):
-            wanted, missing = closure(downloads / wheel.name, downloads, env)
-            if not missing:
-                break
-            run(*cmd, *missing)
-        else:
-            sys.exit(f"dependencies of {wheel.name} for {target} never settled: {missing}")
-        for path in wanted:
-            shutil.copy2(path, wheelhouse / path.name)
+        shutil.copytree(tree, root / "src", symlinks=True)
+        wanted = write_pins(Path(scratch) / "wanted.txt", pins, hashes=True)
+        try:
+            pip_download(target, wheelhouse, "--require-hashes", "-r", wanted)
+        except BuildError as error:
+            raise BuildError(f"fetching the wheels for {target.spec}:\n{error}") from None
+        found = dict(wheel_name_version(w) for w in wheelhouse.glob("*.whl"))
+        if missing := sorted(set(pins) - set(found)):
+            raise BuildError(f"no wheel for {target.spec} of: {', '.join(missing)}")
+        if wheel:
+            shutil.copy2(wheel, wheelhouse / wheel.name)
+        wheels = {wheel_name_version(w): w for w in sorted(wheelhouse.glob("*.whl"))}
+        # Each wheel's own hash: pip has just checked that it is one of the lock's.
+        lines = [f"# {meta['release']}: CPython {target.python} {target.arch} glibc {target.glibc}"]
+        lines += [f"{n}=={v} --hash=sha256:{file_hash(w)}" for (n, v), w in wheels.items()]
+        (root / "requirements.txt").write_text("\n".join(lines) + "\n")
         # The installer itself: run from its wheel, so hosts need neither pip nor ensurepip.
-        run(*cmd, "--no-deps", "pip")
-        tools = root / "tools"
-        tools.mkdir()
-        for path in downloads.glob("pip-*.whl"):
-            shutil.copy2(path, tools / "pip.whl")
-        lock = [f"# {release} for CPython {python} on {arch} (glibc >= {glibc}); sha256-locked."]
-        for path in sorted(wheelhouse.glob("*.whl")):
-            name, version = wheel_name_version(path)
-            lock.append(f"{name}=={version} --hash=sha256:{file_hash(path)}")
-        (root / "requirements.txt").write_text("\n".join(lock) + "\n")
-        (root / "RELEASE.json").write_text(
-            json.dumps({**meta, "release": release, "python": python, "arch": arch}, indent=2)
-            + "\n"
-        )
+        pip_download(target, tools, "pip")
+        (root / "tools").mkdir()
+        shutil.copy2(next(tools.glob("pip-*.whl")), root / "tools" / "pip.whl")
+        release = meta | {
+            "python": target.python,
+            "arch": target.arch,
+            "packages": dict(wheels.keys()),
+        }
+        (root / "RELEASE.json").write_text(json.dumps(release, indent=2) + "\n")
         reproducible_tar(root, artifact)
-    return artifact
+
+
+def release_json(artifact: Path) -> dict[str, Any]:
+    # Members are sorted, so RELEASE.json comes early: no need to read the whole archive.
+    with tarfile.open(artifact) as tar:
+        for member in tar:
+            if member.name == "RELEASE.json" and (file := tar.extractfile(member)):
+                return json.load(file)
+    raise BuildError(f"{artifact} has no RELEASE.json")
+
+
+def check_python(project: dict[str, Any], targets: list[Target]) -> None:
+    for target in targets:
+        if (spec := project.get("requires-python")) and target.python not in SpecifierSet(spec):
+            raise BuildError(
+                f"the app requires Python {spec}, but target {target.spec} runs Python "
+                f"{target.python}: set app_python to an interpreter that satisfies it"
+            )
+
+
+def build(args: argparse.Namespace, work: Path, cache: Path) -> dict[str, Any]:
+    targets = [Target(t, *t.split("-")) for t in sorted(set(args.target))]
+    tree, origin = fetch_source(args, work, [*IGNORED, *args.exclude])
+    project = (tree / args.project).resolve()
+    if not project.is_dir() or not project.is_relative_to(tree):
+        raise BuildError(f"--project {args.project}: no such directory in the source tree")
+    rel, metadata = project.relative_to(tree).as_posix(), read_toml(project / "pyproject.toml")
+    static_version = metadata.get("project", {}).get("version")
+    check_python(metadata.get("project", {}), targets)
+    server = args.server_pins.read_text()
+    parts = [FORMAT, tree_hash(tree), rel, args.requirements, server]
+    built_id = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+    release = args.release_id or built_id
+    out = cache / "releases" / release
+    out.mkdir(parents=True, exist_ok=True)
+    names = {
+        t: f"{built_id}-py{'.'.join(t.python.split('.')[:2])}-{t.arch}.tar.gz" for t in targets
+    }
+    paths = {t: out / name for t, name in names.items()}
+    todo = [t for t in targets if not paths[t].exists()]
+    if todo:
+        inputs = read_inputs(tree, project, args.requirements, work)
+        wheel = build_project(tree, project, work)
+        name, version = wheel_name_version(wheel) if wheel else ("", "0")
+        meta = {"name": args.name, "version": static_version or version}
+        meta |= {"origin": origin, "release": release, "lock": inputs.kind, "project": rel}
+        meta["resolved"] = not inputs.locked
+    for target in todo:
+        if not paths[target].exists():  # two targets may share one artifact
+            pins = resolve(inputs, requirement_lines(server), target, work)
+            pins.pop(name, None)  # the app's own wheel, built above, stands in for it
+            build_artifact(target, pins, wheel, tree, meta, paths[target])
+    releases = {t.spec: release_json(paths[t]) for t in targets}
+    first = next(iter(releases.values()), {"version": static_version or "0"})
+    return {
+        "release": release,
+        "version": first["version"],
+        "origin": origin,
+        "artifacts": {t.spec: str(paths[t]) for t in targets},
+        "changed": bool(todo),
+        "lock": first.get("lock", ""),
+        "project": rel,
+        "resolved": first.get("resolved", False),
+        "packages": {spec: built["packages"] for spec, built in releases.items()},
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--name", required=True, help="app name: the cache namespace")
-    parser.add_argument("--source", help="local source directory")
-    parser.add_argument("--git-repo")
-    parser.add_argument("--git-version", default="HEAD")
-    parser.add_argument("--release-id", default="", help="override the computed id")
-    parser.add_argument("--cache", required=True, type=Path)
-    parser.add_argument(
-        "--target",
-        action="append",
-        default=[],
-        help="PYTHON-ARCH-GLIBC of a host, e.g. 3.11-x86_64-2.36 (repeatable)",
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    add = parser.add_argument
+    add("--name", required=True, help="app name: the cache namespace")
+    add("--source", help="local source directory")
+    add("--git-repo")
+    add("--git-version", default="HEAD")
+    add("--release-id", default="", help="override the computed id")
+    add("--cache", required=True, type=Path)
+    add("--target", action="append", default=[], help="PY-ARCH-GLIBC, e.g. 3.11.2-x86_64-2.36")
+    add("--project", default=".", help="the app's project dir in the tree, e.g. backend")
+    add("--requirements", default="", help="requirements file in the project dir (default: detect)")
+    add("--server-pins", type=Path, default=Path(__file__).with_name("server-requirements.txt"))
+    add("--exclude", action="append", default=[], help="glob: a name or a path from the root")
     args = parser.parse_args()
     if bool(args.source) == bool(args.git_repo):
         sys.exit("give exactly one of --source and --git-repo")
-
     cache = args.cache / args.name
     cache.mkdir(parents=True, exist_ok=True)
-    changed = False
-    with tempfile.TemporaryDirectory(dir=cache) as scratch:
-        work = Path(scratch)
-        tree, origin = fetch_source(args, work, args.cache)
-        # Known source tree: skip the wheel build (the slow part when nothing changed).
-        index = cache / "sources" / f"{tree_hash(tree)}.json"
-        known = json.loads(index.read_text()) if index.exists() else None
-        if known and Path(known["wheel"]).exists():
-            wheel, built_id = Path(known["wheel"]), known["release"]
-        else:
-            fresh = build_wheel(tree, work / "wheel")
-            built_id = wheel_release_id(fresh)
-            wheel = cache / "wheels" / built_id / fresh.name
-            if not wheel.exists():
-                wheel.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(fresh, wheel)
-            index.parent.mkdir(parents=True, exist_ok=True)
-            index.write_text(json.dumps({"release": built_id, "wheel": str(wheel)}) + "\n")
-    release = args.release_id or built_id
-    name, version = wheel_name_version(wheel)
-    meta = {"name": name, "version": version, "origin": origin, "built_from": built_id}
-    out = cache / "releases" / release
-    out.mkdir(parents=True, exist_ok=True)
-    artifacts = {}
-    for target in sorted(set(args.target)):
-        python, arch = target.split("-")[:2]
-        before = (out / f"{built_id}-py{python}-{arch}.tar.gz").exists()
-        artifacts[target] = str(build_artifact(wheel, release, target, meta, out))
-        changed = changed or not before
-    print(
-        json.dumps(
-            {
-                "release": release,
-                "version": version,
-                "origin": origin,
-                "artifacts": artifacts,
-                "changed": changed,
-            }
-        )
-    )
+    try:
+        with tempfile.TemporaryDirectory(dir=cache) as scratch:
+            print(json.dumps(build(args, Path(scratch).resolve(), cache)))
+    except BuildError as error:
+        sys.exit(str(error))
 
 
 if __name__ == "__main__":

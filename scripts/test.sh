@@ -89,7 +89,7 @@ record_step() {
 }
 
 # Every step but these runs on the lab's containers.
-needs_lab() { case "$1" in lab | lint | app) return 1 ;; esac; }
+needs_lab() { case "$1" in lab | lint | release | app) return 1 ;; esac; }
 
 # A lane: its steps in order. `lab-wait` holds the lane until the other lane's lab step ends.
 run_lane() {

@@ -267,10 +267,13 @@ def test_a_python_the_app_does_not_support_stops_the_build(tmp_path):
     shutil.copytree(FIXTURES / "hello", app)
     pyproject = app / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('">=3.11"', '">=3.12"'))
-    result = run_builder(tmp_path / "cache", "newpy", "--source", app)
+    # The role names each target's hosts after its spec.
+    targets = [f"{TARGETS[0]}=web1,web2"]
+    result = run_builder(tmp_path / "cache", "newpy", "--source", app, targets=targets)
     assert result.returncode != 0
-    assert ">=3.12" in result.stderr and "3.11.2" in result.stderr, result.stderr
-    assert "set app_python to an interpreter that satisfies it" in result.stderr
+    assert "requires Python >=3.12" in result.stderr, result.stderr
+    assert "web1, web2 runs Python 3.11" in result.stderr, result.stderr
+    assert "set app_python to its path" in result.stderr
 
 
 def test_no_dependency_input_names_the_project_dir(tmp_path):

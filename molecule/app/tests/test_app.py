@@ -23,6 +23,7 @@ APP_HOST = "app-debian12"
 testinfra_hosts = [f"ansible://{APP_HOST}?ansible_inventory={INVENTORY}"]
 
 ROOT = "/srv/reference-app"
+APPS = ("reference-app", "items", "plain", "poetry")
 UNITS = ("socket", "service")
 SOCK = "/run/reference-app.sock"
 
@@ -63,9 +64,11 @@ print(json.dumps({"ok": ok, "failed": failed, "releases": releases, "errors": er
 
 
 def playbook(name, *extra):
-    """Run one of the project's playbooks against the scenario's hosts."""
+    """Run a playbook of the project's (a path from its root, or a name in playbooks/) against the
+    scenario's hosts."""
     env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FORCE_COLOR="0")
-    cmd = ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "playbooks" / name), *extra]
+    path = PROJECT / name if "/" in name else PROJECT / "playbooks" / name
+    cmd = ["ansible-playbook", "-i", INVENTORY, str(path), *extra]
     result = subprocess.run(cmd, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
     return result.returncode, result.stdout + result.stderr
 
@@ -73,6 +76,17 @@ def playbook(name, *extra):
 def get(host, path, sock=SOCK):
     out = host.check_output(
         f"curl -s --max-time 10 -w '\\n%{{http_code}}' --unix-socket {sock} http://localhost{path}"
+    )
+    body, _, status = out.rpartition("\n")
+    return int(status), body
+
+
+def https(host, site, path):
+    """GET through nginx on the app host, checking the site's own certificate."""
+    name = f"{site}.app.test"
+    out = host.check_output(
+        f"curl -s --max-time 10 -w '\\n%{{http_code}}' --resolve {name}:443:127.0.0.1 "
+        f"--cacert /etc/nginx/tls/{site}/fullchain.pem https://{name}{path}"
     )
     body, _, status = out.rpartition("\n")
     return int(status), body
@@ -108,7 +122,7 @@ def first_release(host):
 
 
 def test_units_are_active(host):
-    for unit in [f"{app}.{kind}" for app in ("reference-app", "items", "plain") for kind in UNITS]:
+    for unit in [f"{app}.{kind}" for app in APPS for kind in UNITS]:
         assert host.service(unit).is_running, unit
         assert host.service(unit).is_enabled, unit
 
@@ -155,8 +169,9 @@ def installed_versions(host, app):
 
 
 def test_workspace_app_runs_its_lock_and_its_migrations(host):
-    # Its prestart script ran alembic from backend/: the row the first migration adds is served.
-    status, body = get(host, "/api/v1/items/first", sock="/run/items.sock")
+    # Its prestart script ran alembic from backend/: the row the first migration adds is served,
+    # through nginx over HTTPS.
+    status, body = https(host, "items", "/api/v1/items/first")
     assert status == 200, body
     assert "first" in body
     # Every package in the virtualenv is at the version of the app's uv.lock, gunicorn and the
@@ -182,16 +197,60 @@ def test_workspace_app_runs_its_lock_and_its_migrations(host):
     assert python == f"/srv/items/releases/{serving}/venv/bin/python"
 
 
-def test_plain_app_from_main_py_and_requirements_txt(host):
-    status, body = get(host, "/", sock="/run/plain.sock")
+def test_plain_app_from_main_py_and_requirements_txt(host, probe):
+    status, body = https(host, "plain", "/")
     assert status == 200, body
     assert json.loads(body) == {"app": "plain"}
+    address = host.interface("eth0").addresses[0]
+    assert json.loads(probe.check_output(f"curl -s --max-time 10 http://{address}:8001/")) == {
+        "app": "plain"
+    }
     pins = dict(
         line.split("==")
         for line in (PROJECT / "tests/apps/plain/requirements.txt").read_text().splitlines()
         if "==" in line
     )
     installed = installed_versions(host, "plain")
+    assert {name: installed.get(name) for name in pins} == pins
+
+
+def test_poetry_app_runs_its_lock(host):
+    status, body = https(host, "poetry", "/")
+    assert status == 200, body
+    assert json.loads(body) == {"message": "hello from poetry"}
+    lock = tomllib.loads((PROJECT / "tests/apps/poetry/poetry.lock").read_text())
+    locked = {package["name"]: package["version"] for package in lock["package"]}
+    installed = installed_versions(host, "poetry")
+    assert {"fastapi", "pydantic-settings", "starlette", "pydantic"} <= installed.keys()
+    # What the lock names is at the lock's version; the app server, which it does not name, at
+    # the role's pins.
+    wrong = {
+        name: (version, locked[name])
+        for name, version in installed.items()
+        if name in locked and locked[name] != version
+    }
+    assert not wrong, wrong
+    server = dict(
+        line.split("==")
+        for line in (PROJECT / "roles/app/files/server-requirements.txt").read_text().splitlines()
+        if "==" in line
+    )
+    server = {name.split("[")[0]: version.split()[0] for name, version in server.items()}
+    assert {name: installed.get(name) for name in server} == server
+    assert "pytest" not in installed  # its dev group stays out
+
+
+def test_reference_app_over_https_runs_what_its_release_resolved(host):
+    status, body = https(host, "reference-app", "/health/ready")
+    assert status == 200, body
+    # No lock of its own: what the release resolved, kept in it, is what runs.
+    pins = dict(
+        re.match(r"([A-Za-z0-9_.-]+)==([^ ;\\]+)", line).groups()
+        for line in host.file(f"{ROOT}/current/requirements.txt").content_string.splitlines()
+        if re.match(r"[A-Za-z0-9]", line)
+    )
+    pins = {name.lower().replace("_", "-"): version for name, version in pins.items()}
+    installed = installed_versions(host, "reference-app")
     assert {name: installed.get(name) for name in pins} == pins
 
 
@@ -284,3 +343,58 @@ def test_deploy_lock_stops_a_second_deploy(host):
     # The restart went through, on the same release.
     assert host.check_output("systemctl show -p MainPID --value reference-app.service") != before
     assert release(host) == "t-third"
+
+
+def recap_changed(out, host=APP_HOST):
+    return int(re.search(rf"^{host}\s*:.*changed=(\d+)", out, re.M).group(1))
+
+
+def test_an_app_replaced_under_a_new_name_and_one_removed(host, probe):
+    # Without app_replaces, plain's socket holds the port hello asks for: refused before any
+    # host changes.
+    rc, out = playbook("molecule/app/replace.yml", "-e", '{"lab_replaces": []}')
+    assert rc != 0
+    assert "plain.socket holds 0.0.0.0:8001" in out and "app_replaces" in out, out[-3000:]
+    assert recap_changed(out) == 0
+    assert host.service("plain.service").is_running
+    assert not host.file("/etc/systemd/system/hello.service").exists
+
+    # nginx -t on what is on disk, over and over, while the replacement runs.
+    host.check_output(
+        "systemd-run --unit=lab-nginx-watch sh -c 'while :; do "
+        "if nginx -t -q 2>/dev/null; then echo ok; else echo FAIL; fi; sleep 0.1; "
+        "done >/tmp/nginx-watch.log'"
+    )
+    try:
+        rc, out = playbook("molecule/app/replace.yml")
+    finally:
+        host.run("systemctl stop lab-nginx-watch")
+    assert rc == 0, out[-3000:]
+    checks = host.file("/tmp/nginx-watch.log").content_string.split()
+    print(f"nginx -t while replacing: {len(checks)} checks, {checks.count('FAIL')} failed")
+    assert len(checks) > 20 and "FAIL" not in checks
+
+    # hello serves through nginx and on the TCP port plain had; plain and poetry are gone.
+    status, body = https(host, "hello", "/health")
+    assert status == 200, body
+    address = host.interface("eth0").addresses[0]
+    served = json.loads(probe.check_output(f"curl -s --max-time 10 http://{address}:8001/version"))
+    assert served["release"] == host.check_output("readlink /srv/hello/current").split("/")[-1]
+    for gone in ("plain", "poetry"):
+        for path in (
+            f"/etc/systemd/system/{gone}.service",
+            f"/etc/systemd/system/{gone}.socket",
+            f"/run/{gone}.sock",
+            f"/srv/{gone}",
+            f"/etc/nftables.d/app-{gone}.nft",
+            f"/etc/nginx/sites-enabled/{gone}.conf",
+            f"/etc/nginx/web-upstreams/{gone}",
+        ):
+            assert not host.file(path).exists, path
+        assert host.run(f"systemctl status {gone}.service").rc == 4  # no such unit
+    assert host.file("/etc/nftables.d/app-hello.nft").exists
+
+    # A second run changes nothing.
+    rc, out = playbook("molecule/app/replace.yml")
+    assert rc == 0, out[-3000:]
+    assert recap_changed(out) == 0, out[-3000:]

@@ -84,6 +84,10 @@ class Target(NamedTuple):
     python: str
     arch: str
     glibc: str
+    hosts: str  # the hosts that run it, for messages; may be empty
+
+    def __str__(self) -> str:
+        return f"{self.spec} ({self.hosts})" if self.hosts else self.spec
 
 
 def run(*cmd: str | Path, cwd: Path | None = None) -> str:
@@ -302,10 +306,10 @@ def resolve(inputs: Inputs, server: list[str], target: Target, work: Path) -> di
         app = compile_for(target, inputs.sources, work, hashes=not inputs.locked)
     except BuildError as error:
         raise BuildError(
-            f"the app's {inputs.kind} does not resolve for {target.spec}:\n{error}"
+            f"the app's {inputs.kind} does not resolve for {target}:\n{error}"
         ) from None
     if unlocked := sorted(set(app) - set(inputs.locked) if inputs.locked else []):
-        raise BuildError(f"{inputs.kind} is incomplete for {target.spec}: it lacks {unlocked}")
+        raise BuildError(f"{inputs.kind} is incomplete for {target}: it lacks {unlocked}")
     extra = [line for line in server if requirement_names(line).isdisjoint(inputs.names)]
     if not extra:
         return target_pins(inputs, app)
@@ -317,7 +321,7 @@ def resolve(inputs: Inputs, server: list[str], target: Target, work: Path) -> di
     except BuildError as error:
         raise BuildError(
             f"the app's {inputs.kind} conflicts with the server pins {', '.join(extra)} on "
-            f"{target.spec}; pin versions that go together in the app (the app's win):\n{error}"
+            f"{target}; pin versions that go together in the app (the app's win):\n{error}"
         ) from None
     return target_pins(inputs, joint)
 
@@ -391,10 +395,10 @@ def build_artifact(
         try:
             pip_download(target, wheelhouse, "--require-hashes", "-r", wanted)
         except BuildError as error:
-            raise BuildError(f"fetching the wheels for {target.spec}:\n{error}") from None
+            raise BuildError(f"fetching the wheels for {target}:\n{error}") from None
         found = dict(wheel_name_version(w) for w in wheelhouse.glob("*.whl"))
         if missing := sorted(set(pins) - set(found)):
-            raise BuildError(f"no wheel for {target.spec} of: {', '.join(missing)}")
+            raise BuildError(f"no wheel for {target} of: {', '.join(missing)}")
         if wheel:
             shutil.copy2(wheel, wheelhouse / wheel.name)
         wheels = {wheel_name_version(w): w for w in sorted(wheelhouse.glob("*.whl"))}
@@ -428,13 +432,17 @@ def check_python(project: dict[str, Any], targets: list[Target]) -> None:
     for target in targets:
         if (spec := project.get("requires-python")) and target.python not in SpecifierSet(spec):
             raise BuildError(
-                f"the app requires Python {spec}, but target {target.spec} runs Python "
-                f"{target.python}: set app_python to an interpreter that satisfies it"
+                f"the app requires Python {spec} (requires-python), but "
+                f"{target.hosts or 'target ' + target.spec} runs Python {target.python}: install "
+                "one that satisfies it on the hosts and set app_python to its path"
             )
 
 
 def build(args: argparse.Namespace, work: Path, cache: Path) -> dict[str, Any]:
-    targets = [Target(t, *t.split("-")) for t in sorted(set(args.target))]
+    hosts: dict[str, list[str]] = {}
+    for spec, _, host in (text.partition("=") for text in args.target):
+        hosts.setdefault(spec, []).extend(filter(None, host.split(",")))
+    targets = [Target(spec, *spec.split("-"), ", ".join(hosts[spec])) for spec in sorted(hosts)]
     tree, origin = fetch_source(args, work, [*IGNORED, *args.exclude])
     project = (tree / args.project).resolve()
     if not project.is_dir() or not project.is_relative_to(tree):
@@ -491,7 +499,12 @@ def main() -> None:
     add("--git-version", default="HEAD")
     add("--release-id", default="", help="override the computed id")
     add("--cache", required=True, type=Path)
-    add("--target", action="append", default=[], help="PY-ARCH-GLIBC, e.g. 3.11.2-x86_64-2.36")
+    add(
+        "--target",
+        action="append",
+        default=[],
+        help="PY-ARCH-GLIBC[=HOST,...], e.g. 3.11.2-x86_64-2.36=web1; repeat it, once per host",
+    )
     add("--project", default=".", help="the app's project dir in the tree, e.g. backend")
     add("--requirements", default="", help="requirements file in the project dir (default: detect)")
     add("--server-pins", type=Path, default=Path(__file__).with_name("server-requirements.txt"))

@@ -210,7 +210,62 @@ def test_status_reports_every_host(first_release: str) -> None:
     row("status.yml", run.seconds, "releases, units, certificate days left, nothing drained")
 
 
-# ---------------------------------------------------------------- 6-7. crashes (reported)
+# ---------------------------------------------------------------- 6. dependency blips
+
+# A client polling /health/ready through nginx while a dependency is down: the app answers 503
+# there, which must not count against the app hosts (nginx would then skip both for every route).
+READY_POLLER = r"""
+import http.client, ssl, sys, time
+context = ssl.create_default_context(cafile="/root/fleet-ca.pem")
+end = time.time() + float(sys.argv[1])
+while time.time() < end:
+    conn = http.client.HTTPSConnection("www.fleet.test", 443, context=context, timeout=5)
+    try:
+        conn.request("GET", "/health/ready")
+        conn.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        pass
+    finally:
+        conn.close()
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.parametrize(
+    ("part", "unit"), [("PostgreSQL", "postgresql"), ("Redis", "redis-server")]
+)
+def test_a_dependency_stopped_for_5_s(part: str, unit: str) -> None:
+    back: list[float] = []
+
+    def blip() -> str:
+        sh(CLIENT, "cat > /root/ready_poller.py", stdin=READY_POLLER)
+        subprocess.run(
+            ["docker", "exec", "-d", CLIENT, "python3", "/root/ready_poller.py", "12"], check=True
+        )
+        assert sh("fleet-data1", f"systemctl stop {unit}").returncode == 0
+        time.sleep(5)
+        assert sh("fleet-data1", f"systemctl start {unit}").returncode == 0
+        back.append(time.time())
+        time.sleep(5)  # the routes that needed it recover
+        return ""
+
+    records = measure(f"{part} stopped for 5 s", blip)
+    failed: dict[str, int] = {}
+    recovered: dict[str, float] = {}
+    for kind in sorted(KINDS):
+        rows = [r for r in records if r["kind"] == kind]
+        failed[kind] = sum(not r["ok"] for r in rows)
+        last_failure = max((r["t"] for r in rows if not r["ok"]), default=back[0])
+        recovered[kind] = max(0.0, last_failure - back[0])
+    ROWS[-1]["note"] = "failed by kind " + ", ".join(f"{k} {n}" for k, n in failed.items())
+    ROWS[-1]["note"] += "; last failure after restart: " + ", ".join(
+        f"{k} {s:.1f} s" for k, s in recovered.items() if failed[k]
+    )
+    # /version needs neither: no request of it fails, whatever /health/ready says meanwhile.
+    assert failed["version"] == 0, ROWS[-1]["note"]
+
+
+# ---------------------------------------------------------------- 7-8. crashes (reported)
 
 
 # nginx's default for an upstream server: after a failed attempt, each nginx worker (they do
@@ -259,7 +314,7 @@ def back_in_rotation(host: str, since: float, timeout: float = 30) -> float:
     raise AssertionError(f"no request reached {host} within {timeout:.0f} s")
 
 
-# ---------------------------------------------------------------- 8. firewall matrix
+# ---------------------------------------------------------------- 9. firewall matrix
 
 
 def test_firewall_matrix() -> None:

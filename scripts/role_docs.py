@@ -35,11 +35,18 @@ def _default(spec: dict[str, Any]) -> str:
 def render(role: Path) -> str:
     specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
     lines = [BEGIN]
+    # Entry points that share one options block (a YAML alias) list it once.
+    first_with: dict[int, str] = {}
     for entry, spec in specs.items():
         summary = _text(spec.get("short_description", ""))
         lines += ["", f"### Entry point `{entry}`", "", summary, ""]
+        options = spec.get("options", {})
+        if id(options) in first_with:
+            lines += [f"Its variables are those of `{first_with[id(options)]}`."]
+            continue
+        first_with[id(options)] = entry
         lines += ["| Variable | Type | Default | Description |", "| --- | --- | --- | --- |"]
-        for name, option in spec.get("options", {}).items():
+        for name, option in options.items():
             kind = option.get("type", "str")
             if "elements" in option:
                 kind += f" of {option['elements']}"

@@ -13,6 +13,9 @@ serving   wrk against a cached read, a database write and /health on (a) one uvi
 security  systemd-analyze security of each service, sslyze against Mozilla's intermediate
           profile, TCP ports open from outside the fleet (nmap on fleet-client), Lynis'
           hardening index before and after the base role.
+builds    release build time on this controller alone, no fleet: each fixture app
+          (tests/apps) and the reference app, cold and warm, with roles/app/files/app_release.py
+          and with the pip-based builder it replaced (as of commit 4c23044).
 
 Figures are printed and written, never judged pass/fail. Usage: make bench (about 30 minutes);
 scripts/bench/bench.py --help for one phase at a time.
@@ -23,8 +26,12 @@ import json
 import os
 import platform
 import re
+import shutil
+import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -406,15 +413,108 @@ def security() -> None:
     results["lynis_after"] = lynis_index(APP1)
 
 
+# -------------------------------------------------------------------------------- builds
+
+
+BUILDER = PROJECT / "roles" / "app" / "files" / "app_release.py"
+# The builder before releases came from the app's own lock: pip only, no --project, no lock.
+OLD_BUILDER = "4c23044"
+VENV_BIN = PROJECT / ".venv" / "bin"  # its Python, and the uv the new builder runs
+BUILD_TARGET = "3.11.2-x86_64-2.36"  # Debian 12's Python on the fleet's hosts
+# Fixture: (--source, --project). The old builder has no --project and gets the same --source.
+BUILD_APPS = {
+    "workspace (uv.lock)": (PROJECT / "tests" / "apps" / "workspace", "backend"),
+    "plain (requirements.txt)": (PROJECT / "tests" / "apps" / "plain", "."),
+    "poetry (poetry.lock)": (PROJECT / "tests" / "apps" / "poetry", "."),
+    "reference app (pyproject.toml)": (PROJECT, "."),
+}
+
+
+def failure_reason(output: str) -> str:
+    """The one line that says why a build failed, without its scratch paths."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line.removeprefix("ERROR: ") for line in lines if line.startswith("ERROR:")]
+    line = (errors or lines or ["no output"])[0]
+    return re.sub(r" ?'/[^']*'", "", line)[:200]
+
+
+def release_pins(artifact: str) -> dict[str, str]:
+    """name -> version of a release's requirements.txt (both builders write one)."""
+    with tarfile.open(artifact) as tar:
+        member = next(m for m in tar if m.name.removeprefix("./") == "requirements.txt")
+        file = tar.extractfile(member)
+        text = file.read().decode() if file else ""
+    pins = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split(" ")[0].split("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
+def time_build(argv: list[str], scratch: Path) -> dict[str, Any]:
+    """Cold (empty release and tool caches) and warm (the same command again, twice: the
+    median) seconds of one builder on one app, or why it failed."""
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    env |= {"UV_CACHE_DIR": str(scratch / "uv"), "PIP_CACHE_DIR": str(scratch / "pip")}
+    command = [str(VENV_BIN / "python"), *argv, "--cache", str(scratch / "cache")]
+    seconds, out = [], {}
+    for _ in range(3):
+        started = time.monotonic()
+        try:
+            process = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+        except subprocess.TimeoutExpired:
+            return {"fails": "still building after 900 s"}
+        seconds.append(round(time.monotonic() - started, 1))
+        if process.returncode:
+            return {"fails": failure_reason(f"{process.stderr}\n{process.stdout}")}
+        out = json.loads(process.stdout.splitlines()[-1])
+    pins = release_pins(next(iter(out["artifacts"].values())))
+    if "unknown" in pins:  # setuptools' name for a project it found no metadata of
+        return {"fails": "packs an empty UNKNOWN-0.0.0 wheel and no dependencies"}
+    return {"cold": seconds[0], "warm": statistics.median(seconds[1:]), "pins": pins}
+
+
+def builds() -> None:
+    say(f"builds: {len(BUILD_APPS)} apps, old builder ({OLD_BUILDER}) and new, on this machine")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-builds-") as scratch:
+        old = Path(scratch) / "app_release.py"
+        # It used none of its siblings in roles/app/files (those were the app server's).
+        path = BUILDER.relative_to(PROJECT)
+        show = ["git", "-C", str(PROJECT), "show", f"{OLD_BUILDER}:{path}"]
+        old.write_text(must(subprocess.run(show, capture_output=True, text=True), "git show"))
+        for index, (app, (source, project)) in enumerate(BUILD_APPS.items()):
+            name, target = f"bench-{index}", f"--target={BUILD_TARGET}"
+            common = ["--name", name, "--source", str(source), target]
+            row: dict[str, Any] = {"app": app}
+            for builder, argv in (
+                ("old", [str(old), *common]),
+                ("new", [str(BUILDER), *common, "--project", project]),
+            ):
+                work = Path(scratch) / f"{builder}{index}"
+                row[builder] = time_build(argv, work)
+                # Every app starts cold, and /tmp keeps one app's caches at a time.
+                shutil.rmtree(work, ignore_errors=True)
+                shown = {k: v for k, v in row[builder].items() if k != "pins"}
+                say(f"  {app}, {builder}: {shown}")
+            rows.append(row)
+    results["builds"] = {"target": BUILD_TARGET, "old": OLD_BUILDER, "apps": rows}
+
+
 # -------------------------------------------------------------------------------- report
 
 
-def machine() -> dict[str, str]:
+def machine(fleet: bool = True) -> dict[str, str]:
+    """This machine; without the fleet, the Docker version is the last fleet run's (a build
+    benchmark may run where Docker is busy, or absent)."""
     cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
     memory = re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())
-    docker = subprocess.run(
-        ["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True
-    ).stdout.strip()
+    docker = results.get("machine", {}).get("docker", "not used")
+    if fleet:
+        docker = subprocess.run(
+            ["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True
+        ).stdout.strip()
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpu": f"{os.cpu_count()} x {cpu.group(1) if cpu else platform.processor()}",
@@ -488,6 +588,62 @@ def table(header: list[str], rows: list[list[object]]) -> str:
         "| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows
     ]
     return "\n".join(lines)
+
+
+def builds_section() -> list[str]:
+    """Release builds, or which figures are missing: the phase needs no fleet and may not
+    have run with the others."""
+    head = ["## Release builds", ""]
+    command = "`scripts/bench/bench.py --phases builds`"
+    if "builds" not in results:
+        return [*head, f"No figures yet: {command} measures them.", ""]
+    figures = results["builds"]
+
+    def cell(build: dict[str, Any], key: str) -> object:
+        if "fails" in build:
+            return f"fails: {build['fails']}" if key == "cold" else "—"
+        return build[key]
+
+    notes = []
+    for row in figures["apps"]:
+        old, new = row["old"].get("pins"), row["new"].get("pins")
+        if old and new:
+            both = sorted(set(old) & set(new))
+            moved = [name for name in both if old[name] != new[name]]
+            notes.append(
+                f"- {row['app']}: the old builder's versions differ from the new one's for "
+                f"{len(moved)} of the {len(both)} packages both hold"
+                + (f" ({', '.join(moved[:6])}{', ...' if len(moved) > 6 else ''})" if moved else "")
+                + "."
+            )
+    return [
+        *head,
+        f"Seconds to build one release for `{figures['target']}` (Debian 12) on this machine, "
+        f"with roles/app/files/app_release.py (new) and with the pip-based builder of commit "
+        f"{figures['old']} (old), given the same `--source` (the old one has no `--project`). "
+        "Cold: an empty release cache and empty uv and pip caches, so every download and "
+        "build happens; warm: the same command right after, with the caches the cold run "
+        "left (the median of two), where both builders find the release already built and "
+        "only hash the source. Measured by " + command + ".",
+        "",
+        table(
+            ["fixture", "old cold s", "old warm s", "new cold s", "new warm s"],
+            [
+                [
+                    row["app"],
+                    *(cell(row[b], k) for b in ("old", "new") for k in ("cold", "warm")),
+                ]
+                for row in figures["apps"]
+            ],
+        ),
+        "",
+        "The old builder resolves the app's declared dependencies afresh with pip, whatever lock "
+        "the app has; the new one installs the lock's versions (a requirements file or "
+        "pyproject without a lock is resolved with uv):",
+        "",
+        *notes,
+        "",
+    ]
 
 
 def report() -> str:
@@ -652,6 +808,7 @@ def report() -> str:
         "",
         table(["play", "seconds"], by_step["site.yml again"].get("plays", [])),
         "",
+        *builds_section(),
         "## Zero-downtime timeline",
         "",
         "tests/fleet/load.py on fleet-client: cached reads, `/version`, authenticated writes "
@@ -688,7 +845,10 @@ PHASES: dict[str, Callable[[], None]] = {
     "rollouts": rollouts,
     "serve": serve,
     "security": security,
+    "builds": builds,
 }
+# Phases that run on this controller alone: they leave the fleet and Docker be.
+FLEETLESS = {"builds"}
 
 
 def main() -> None:
@@ -697,7 +857,7 @@ def main() -> None:
         "--phases",
         default=",".join(PHASES),
         help="comma-separated subset of %(default)s; later phases need the fleet the earlier "
-        "ones left, and the other figures come from the last run",
+        "ones left (builds needs none), and the other figures come from the last run",
     )
     parser.add_argument(
         "--report-only", action="store_true", help="re-render the report from the last run"
@@ -709,8 +869,9 @@ def main() -> None:
     if RAW.exists() and (args.report_only or phases != list(PHASES)):
         results.update(json.loads(RAW.read_text()))
     if not args.report_only:
-        results["machine"] = machine()
+        results["machine"] = machine(fleet=not set(phases) <= FLEETLESS)
         say(f"benchmark run on {results['machine']}")
+        RAW.parent.mkdir(parents=True, exist_ok=True)  # made by the fleet's runs, else here
         for name in phases:
             PHASES[name]()
             RAW.write_text(json.dumps(results))  # a later failure keeps what was measured

@@ -117,6 +117,16 @@ def test_second_run_changes_nothing() -> None:
     ROWS[-1]["note"] = "changed=0 on every host"
 
 
+def test_a_bad_variable_of_the_web_hosts_stops_every_host_before_any_change() -> None:
+    run = playbook("site.yml", "-e", "nginx_upstream_keepalive=lots")
+    assert run.rc != 0
+    assert "nginx_upstream_keepalive" in run.out, run.out[-3000:]
+    # Refused in the first plays, on the web host, before the app and data hosts changed too.
+    assert set(run.changed()) >= set(SITE_HOSTS), run.out[-3000:]
+    assert set(run.changed().values()) == {0}, run.changed()
+    row("site.yml with a bad nginx variable", run.seconds, "refused, changed=0 on every host")
+
+
 def test_check_diff_runs_clean() -> None:
     runs: list[Run] = []
     measure(

@@ -163,6 +163,28 @@ def test_hsts_and_security_headers(client, acme_root, site):
     assert "x-frame-options: deny" in headers
     assert "referrer-policy: strict-origin-when-cross-origin" in headers
     assert "server: nginx\r\n" in headers  # no version
+    # The upstream sets some of them too: each is sent once, with nginx's value.
+    names = [line.split(":")[0] for line in headers.splitlines() if ":" in line]
+    for header in ("x-content-type-options", "x-frame-options", "referrer-policy", "x-request-id"):
+        assert names.count(header) == 1, (header, headers)
+
+
+def test_a_host_no_site_serves_is_misdirected(client, acme_root, site):
+    # The handshake names the site; the request another name.
+    assert status(client, f"https://{site}/", "-H 'Host: other.example.test'") == "421"
+
+
+def test_private_paths_are_refused_from_outside_served_on_loopback(client, acme_root, host, site):
+    for path in ("/docs", "/docs/oauth2-redirect", "/openapi.json", "/health/ready", "/version"):
+        assert status(client, f"https://{site}{path}") == "403", path
+        local = host.run(
+            f"curl -sS -k -o /dev/null -w '%{{http_code}}' --resolve {site}:443:127.0.0.1 https://{site}{path}"
+        )
+        assert local.stdout == "200", path
+    # What stays public: the app's routes and liveness.
+    assert status(client, f"https://{site}/api/anything") == "200"
+    assert status(client, f"https://{site}/health") == "200"
+    assert status(client, f"https://{site}/versions") == "200"  # a path, not a prefix
 
 
 def test_http2_with_the_syntax_of_the_installed_nginx(client, acme_root, host, site):

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -191,3 +191,34 @@ def services_ctl(action: str, service: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+@contextlib.contextmanager
+def gunicorn_on_socket(
+    env: dict[str, str], tmp_path: Path, *args: str
+) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
+    """gunicorn with tests/app/gunicorn_test_conf.py (and *args) on a fresh unix socket, ready;
+    yields the process, the socket and the log. Killed afterwards if it is still running."""
+    # Unix socket paths are limited to ~100 bytes; tmp_path can be longer.
+    sock = Path(f"/tmp/app-test-{tmp_path.name[-20:]}-{time.monotonic_ns()}.sock")
+    log_path = tmp_path / f"gunicorn-{time.monotonic_ns()}.log"
+    conf = Path(__file__).with_name("gunicorn_test_conf.py")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", str(conf), *args, "app.main:app"],
+            cwd=REPO,
+            env={**env, "TEST_GUNICORN_SOCKET": str(sock)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists() and time.monotonic() < deadline:
+            assert process.poll() is None, log_path.read_text()
+            time.sleep(0.1)
+        wait_ready("http://app", process, log_path, transport=httpx.HTTPTransport(uds=str(sock)))
+        yield process, sock, log_path
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -5,14 +5,11 @@ import contextlib
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import websockets
-from app_support import BIN, REPO, UserCreds, bearer, issue_token, run_async, wait_ready
-
-CONF = Path(__file__).with_name("gunicorn_test_conf.py")
+from app_support import REPO, UserCreds, bearer, gunicorn_on_socket, issue_token, run_async
 
 
 def _children(pid: int) -> list[int]:
@@ -23,30 +20,10 @@ def _children(pid: int) -> list[int]:
 def test_gunicorn_with_uvicorn_workers(
     app_env: dict[str, str], alice: UserCreds, tmp_path: Path
 ) -> None:
-    # Unix socket paths are limited to ~100 bytes; tmp_path can be longer.
-    sock = Path(f"/tmp/app-test-{tmp_path.name[-20:]}-{time.monotonic_ns()}.sock")
     metrics_dir = tmp_path / "prometheus"
-    env = {
-        **app_env,
-        "TEST_GUNICORN_SOCKET": str(sock),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
-    log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", str(CONF), "app.main:app"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    transport = httpx.HTTPTransport(uds=str(sock))
-    try:
-        deadline = time.monotonic() + 30
-        while not sock.exists() and time.monotonic() < deadline:
-            assert process.poll() is None, log_path.read_text()
-            time.sleep(0.1)
-        wait_ready("http://app", process, log_path, transport=transport)
+    env = {**app_env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    with gunicorn_on_socket(env, tmp_path) as (process, sock, log_path):
+        transport = httpx.HTTPTransport(uds=str(sock))
         assert len(_children(process.pid)) == 2
 
         with httpx.Client(base_url="http://app", transport=transport, timeout=10) as http:
@@ -85,10 +62,39 @@ def test_gunicorn_with_uvicorn_workers(
         assert body == "via gunicorn"
         assert close_code == 1001
         assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     log = log_path.read_text()
     assert "Traceback" not in log, log
     assert not sock.exists()
+
+
+def test_the_roles_worker_caps_open_websockets(app_env: dict[str, str], tmp_path: Path) -> None:
+    """One worker of the app role's own class, allowed two WebSockets: a third gets 503 and
+    Retry-After (uvicorn's own limit lets upgrades through); with one closed, there is room."""
+    worker = [
+        "--pythonpath",
+        str(REPO / "roles/app/files"),
+        "--worker-class",
+        "graceful_uvicorn_worker.GracefulUvicornWorker",
+        "--workers",
+        "1",
+    ]
+    env = {**app_env, "APP_WORKER_WEBSOCKETS": "2"}
+    with gunicorn_on_socket(env, tmp_path, *worker) as (_, sock, _):
+        uri = "ws://app/ws/messages"
+
+        async def websockets_past_the_cap() -> tuple[int, str, bool]:
+            first, second = (websockets.unix_connect(str(sock), uri) for _ in range(2))
+            async with first, second:
+                try:
+                    async with websockets.unix_connect(str(sock), uri):
+                        raise AssertionError("a third WebSocket was accepted")
+                except websockets.InvalidStatus as refused:
+                    response = refused.response
+            for _ in range(50):  # the closed ones' handlers end just after the close
+                with contextlib.suppress(websockets.InvalidStatus):
+                    async with websockets.unix_connect(str(sock), uri):
+                        return response.status_code, response.headers["Retry-After"], True
+                await asyncio.sleep(0.1)
+            return response.status_code, response.headers["Retry-After"], False
+
+        assert run_async(websockets_past_the_cap()) == (503, "1", True)

@@ -345,6 +345,35 @@ def test_deploy_lock_stops_a_second_deploy(host):
     assert release(host) == "t-third"
 
 
+def test_a_setting_that_breaks_readiness_goes_back_to_the_last_good_ones(host):
+    conf, env_file = f"{ROOT}/shared/gunicorn.conf.py", f"{ROOT}/shared/env"
+    with host.sudo():
+        before = {path: host.file(path).content_string for path in (conf, env_file)}
+    pid = host.check_output("systemctl show -p MainPID --value reference-app.service")
+    # A module that does not exist, and a new secret: the env file changes too.
+    secrets = dict(host.ansible.get_variables()["app_secret_env"], APP_LAB_TOKEN="lab-token-9d2f")
+    same = ["-e", "app_release_id=t-third"]
+    # (A shorter wait for readiness changes the unit's TimeoutStartSec as well.)
+    bad = ["-e", "app_module=app.main:nope", "-e", "app_ready_timeout=10"]
+    bad += ["-e", json.dumps({"app_secret_env": secrets})]
+    rc, out = playbook("molecule/app/reference.yml", *same, *bad)
+    assert rc != 0
+    # The failure names what changed: the setting's line, the env key without its value.
+    assert 'wsgi_app = "app.main:nope"' in out, out[-3000:]
+    assert "+APP_LAB_TOKEN" in out and "Back to the last good settings, ready again." in out
+    for secret in secrets.values():
+        assert secret not in out
+    with host.sudo():
+        assert {path: host.file(path).content_string for path in (conf, env_file)} == before
+    assert release(host) == "t-third"
+    assert host.check_output("systemctl show -p MainPID --value reference-app.service") != pid
+    assert not host.file(f"{ROOT}/restart-pending").exists
+    # Nothing was left half-done: the run with the good settings has nothing to change.
+    rc, out = playbook("molecule/app/reference.yml", *same)
+    assert rc == 0, out[-3000:]
+    assert recap_changed(out) == 0, out[-3000:]
+
+
 def recap_changed(out, host=APP_HOST):
     return int(re.search(rf"^{host}\s*:.*changed=(\d+)", out, re.M).group(1))
 

@@ -11,6 +11,7 @@ import os
 import socket
 import socketserver
 import struct
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -27,6 +28,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Upgrade", "").lower() == "websocket":
             self.websocket()
             return
+        if self.path.startswith("/api/slow"):
+            time.sleep(2)  # a request that stays in progress a while
         self.answer()
 
     def do_POST(self):

@@ -46,6 +46,72 @@ asyncio.run(main())
 """
 
 
+# Requests at once, each on its own connection; prints the sorted status codes as JSON.
+AT_ONCE = """
+import concurrent.futures, http.client, json, ssl, sys
+host, path, count, cafile = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+context = ssl.create_default_context(cafile=cafile)
+def one(_):
+    conn = http.client.HTTPSConnection(host, 443, context=context, timeout=30)
+    conn.request("GET", path)
+    return conn.getresponse().status
+with concurrent.futures.ThreadPoolExecutor(count) as pool:
+    print(json.dumps(sorted(pool.map(one, range(count)))))
+"""
+# WebSockets opened one after another and held; prints each one's status (101: open).
+WEBSOCKETS_HELD = """
+import asyncio, json, ssl, sys, websockets
+async def main():
+    uri, cafile, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    context = ssl.create_default_context(cafile=cafile)
+    held, codes = [], []
+    for _ in range(count):
+        try:
+            held.append(await websockets.connect(uri, ssl=context))
+            codes.append(101)
+        except Exception as refused:  # InvalidStatus (websockets 13+) or InvalidStatusCode
+            codes.append(getattr(getattr(refused, "response", refused), "status_code", None))
+    for ws in held:
+        await ws.close()
+    print(json.dumps(codes))
+asyncio.run(main())
+"""
+# Request headers begun and never finished; prints the seconds until nginx closed.
+SLOW_HEADERS = """
+import socket, ssl, sys, time
+host, cafile = sys.argv[1], sys.argv[2]
+raw = socket.create_connection((host, 443))
+sock = ssl.create_default_context(cafile=cafile).wrap_socket(raw, server_hostname=host)
+sock.sendall(f"GET / HTTP/1.1\\r\\nHost: {host}\\r\\n".encode())
+start = time.monotonic()
+sock.settimeout(60)
+try:
+    while sock.recv(4096):
+        pass
+except ConnectionError:  # closed without TLS's close_notify: closed all the same
+    pass
+print(round(time.monotonic() - start, 1))
+"""
+# On the web host, over loopback, one connection: requests that say which client they stand
+# for (realip), ADDRESS=COUNT in turn; prints the status codes for each as JSON.
+AS_CLIENTS = """
+import http.client, json, socket, ssl, sys
+site, path, turns = sys.argv[1], sys.argv[2], sys.argv[3:]
+context = ssl._create_unverified_context()
+conn = http.client.HTTPSConnection(site, 443, context=context)
+conn.sock = context.wrap_socket(socket.create_connection(("127.0.0.1", 443)), server_hostname=site)
+codes = []
+for address, count in (turn.split("=") for turn in turns):
+    codes.append([])
+    for _ in range(int(count)):
+        conn.request("GET", path, headers={"X-Lab-Client-Address": address})
+        response = conn.getresponse()
+        response.read()
+        codes[-1].append(response.status)
+print(json.dumps(codes))
+"""
+
+
 @pytest.fixture(scope="module")
 def client():
     return testinfra.get_host("ansible://web-upstream", ansible_inventory=INVENTORY)
@@ -253,6 +319,55 @@ def test_websocket_echo_over_wss(client, acme_root, site):
         "python3 -c %s %s %s %s", WEBSOCKET, f"wss://{site}/ws/echo", ROOT_PEM, message
     )
     assert out == message
+
+
+def test_one_client_has_only_so_many_requests_in_progress(client, acme_root, site):
+    time.sleep(3)  # let the rate limit zones refill after earlier tests
+    # nginx_limit_conn_per_client is 6 here; each of these takes 2 s at the app.
+    out = client.check_output("python3 -c %s %s /api/slow 10 %s", AT_ONCE, site, ROOT_PEM)
+    assert json.loads(out) == [200] * 6 + [429] * 4, out
+
+
+def test_one_client_holds_only_so_many_websockets(client, acme_root, site):
+    # nginx_websocket_limit_per_client is 2 here.
+    uri = f"wss://{site}/ws/echo"
+    out = client.check_output("python3 -c %s %s %s 4", WEBSOCKETS_HELD, uri, ROOT_PEM)
+    assert json.loads(out) == [101, 101, 429, 429], out
+    # Closed, they make room again.
+    out = client.check_output("python3 -c %s %s %s 2", WEBSOCKETS_HELD, uri, ROOT_PEM)
+    assert json.loads(out) == [101, 101], out
+
+
+def test_a_client_that_never_ends_its_headers_is_closed(client, acme_root, site):
+    # nginx_client_header_timeout is 3 here, counted from the connection's start.
+    seconds = float(client.check_output("python3 -c %s %s %s", SLOW_HEADERS, site, ROOT_PEM))
+    assert 1 <= seconds <= 10, seconds
+
+
+def test_ipv6_clients_share_limits_by_their_64(host, site):
+    # The auth path allows a burst of 3, then 1/s: one address uses up its /64's turns, which
+    # another address of the same /64 then does not get, while the next /64 does.
+    turns = ["2001:db8:1:2::a=8", "2001:db8:1:2:ffff::b=2", "2001:db8:1:3::a=1"]
+    out = host.check_output("python3 -c %s %s /api/auth/v6 %s %s %s", AS_CLIENTS, site, *turns)
+    first, same_64, next_64 = json.loads(out)
+    assert first[:3] == [200] * 3 and first[-1] == 429, out
+    assert same_64 == [429, 429], out
+    assert next_64 == [200], out
+
+
+def test_workers_are_sized_for_the_host(host):
+    facts = host.ansible("setup", "gather_subset=hardware")["ansible_facts"]
+    per_worker = facts["ansible_memtotal_mb"] * 4 // max(facts["ansible_processor_vcpus"], 1)
+    expected = min(max(per_worker, 1024), 65535)
+    with host.sudo():
+        config = host.check_output("nginx -T 2>/dev/null")
+    assert f"worker_connections {expected};" in config
+    assert f"worker_rlimit_nofile {2 * expected};" in config
+    # The running workers have the descriptors it promises.
+    worker = host.check_output('pgrep --parent "$(cat /run/nginx.pid)" nginx | head -n 1')
+    limits = host.file(f"/proc/{worker}/limits").content_string
+    line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+    assert line.split()[3:5] == [str(2 * expected)] * 2, line
 
 
 def test_metrics_refused_from_outside_served_on_loopback(client, acme_root, host, site):

@@ -24,6 +24,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
@@ -34,6 +36,8 @@ from uvicorn_worker import UvicornWorker
 NEW_CONNECTION_GRACE = float(os.environ.get("APP_NEW_CONNECTION_GRACE", "2"))
 # Seconds open WebSockets get to close by themselves before they are told to reconnect.
 WEBSOCKET_GRACE = float(os.environ.get("APP_WEBSOCKET_GRACE", "5"))
+# Open WebSockets one worker holds at most (gunicorn.conf.py sets it from app_worker_websockets).
+WEBSOCKETS_PER_WORKER = int(os.environ.get("APP_WORKER_WEBSOCKETS", "500"))
 
 
 def _state(connection: object) -> str:
@@ -49,6 +53,43 @@ def _state(connection: object) -> str:
     if hasattr(connection, "handshake_complete"):  # wsproto
         return "websocket" if connection.handshake_complete else "new"
     return "other"
+
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Message, Receive, Send], Awaitable[None]]
+
+
+class WebSocketCap:
+    """Around the app: past `limit` open WebSockets in this worker, a new one is refused with a
+    503 and Retry-After (uvicorn's concurrency limit lets upgrades through), so clients
+    reconnect to a worker or host with room instead of adding to this one's load."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit, self.open = app, limit, 0
+
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        if self.open >= self.limit:
+            await self.refuse(scope, send)
+            return
+        self.open += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.open -= 1
+
+    @staticmethod
+    async def refuse(scope: Message, send: Send) -> None:
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1013})  # try again later
+            return
+        headers = [(b"content-type", b"text/plain"), (b"retry-after", b"1")]
+        await send({"type": "websocket.http.response.start", "status": 503, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": b"too many WebSockets\n"})
 
 
 class GracefulServer(Server):
@@ -77,8 +118,14 @@ class GracefulServer(Server):
 
 
 class GracefulUvicornWorker(UvicornWorker):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # gunicorn's worker_connections, which uvicorn-worker does not pass on: past it, uvicorn
+        # answers 503 to a new connection or WebSocket instead of taking on more than it serves.
+        self.config.limit_concurrency = self.cfg.worker_connections
+
     async def _serve(self) -> None:
-        self.config.app = self.wsgi
+        self.config.app = WebSocketCap(self.wsgi, WEBSOCKETS_PER_WORKER)
         server = GracefulServer(config=self.config)
         self._install_sigquit_handler()
         await server.serve(sockets=self.sockets)

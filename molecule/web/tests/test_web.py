@@ -358,7 +358,9 @@ def test_ipv6_clients_share_limits_by_their_64(host, site):
 def test_workers_are_sized_for_the_host(host):
     facts = host.ansible("setup", "gather_subset=hardware")["ansible_facts"]
     per_worker = facts["ansible_memtotal_mb"] * 4 // max(facts["ansible_processor_vcpus"], 1)
-    expected = min(max(per_worker, 1024), 65535)
+    init_limits = host.file("/proc/1/limits").content_string
+    hard = next(line for line in init_limits.splitlines() if line.startswith("Max open files"))
+    expected = min(max(per_worker, 1024), 65535, int(hard.split()[4]) // 2)
     with host.sudo():
         config = host.check_output("nginx -T 2>/dev/null")
     assert f"worker_connections {expected};" in config

@@ -1,0 +1,206 @@
+"""PostgreSQL's connection budget is derived from the app hosts, and checked before any change.
+
+Runs the real playbooks/check.yml (with the site's wiring, group_vars/all/site.yml) against a
+throwaway inventory of localhost aliases: app1 and app2 with 3 workers each and the default
+pool of 10, db1 for PostgreSQL. The checks change nothing; no container is needed.
+Their need: 2 * 3 * 10 + 2 (one one-off command) + 10 (the reserve) = 72 connections.
+"""
+
+import getpass
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECK = ROOT / "playbooks" / "check.yml"
+NEEDED = 72
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDYxNTM2ODc2NzQ0YjRiMmI3ZmM5ZjY0ZTRhYjdiZjQ1 test"
+PASSWORD = "dummy-password-0123456789"
+BUDGET_TASK = "TASK [Check | the app hosts' database connections fit in max_connections]"
+ROLE_ALONE = """
+- name: PostgreSQL's checks alone
+  hosts: all
+  gather_facts: true
+  tasks:
+    - name: Check
+      ansible.builtin.include_role:
+        name: postgresql
+        tasks_from: validate
+"""
+
+
+def _ansible_playbook() -> str:
+    # The virtualenv's, beside the interpreter running the tests.
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("ansible-playbook") or "ansible-playbook"
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # The inventory in a directory of its own, so that nothing else there is read as its vars.
+    path = tmp_path_factory.mktemp("budget") / "inventory" / "hosts.yml"
+    path.parent.mkdir()
+    local = {
+        "ansible_connection": "local",
+        "ansible_host": "127.0.0.1",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        # Secrets (dummies; check.yml only refuses empty or CHANGE-ME ones).
+        "vault_postgresql_app_password": PASSWORD,
+        "vault_redis_app_password": PASSWORD,
+        "vault_app_secret_key": PASSWORD,
+        # base: a key for the admin user, and whoever runs this may log in (base reads the
+        # connecting user from SUDO_USER, else the user the tasks run as).
+        "base_admin_ssh_keys": [KEY],
+        "base_ssh_allow_users": ["deploy", getpass.getuser(), os.environ.get("SUDO_USER", "root")],
+        # What would otherwise come from the host: the workers from its cores and memory, the
+        # PostgreSQL version from its Debian release, the memory PostgreSQL plans with.
+        "app_workers": 3,
+        "postgresql_version": "15",
+        "postgresql_memory_mb": 1024,
+    }
+    hosts = {
+        "all": {
+            "vars": local,
+            "children": {
+                "app": {
+                    "hosts": {
+                        "app1": {"private_address": "10.9.0.21"},
+                        "app2": {"private_address": "10.9.0.22"},
+                    }
+                },
+                "db": {"hosts": {"db1": {"private_address": "10.9.0.30"}}},
+            },
+        }
+    }
+    path.write_text(yaml.safe_dump(hosts, sort_keys=False))
+    return path
+
+
+def run(inventory: Path, *args: str, playbook: Path = CHECK) -> tuple[int, str]:
+    result = subprocess.run(
+        [_ansible_playbook(), "-i", str(inventory), *args, str(playbook)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            # The aliases all share this machine's facts; keep them out of the project's cache.
+            "ANSIBLE_CACHE_PLUGIN": "memory",
+        },
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def errors(output: str) -> str:
+    """The failure messages, one line each."""
+    return "\n".join(re.findall(r"^\[ERROR\]: .*$", output, re.MULTILINE))
+
+
+def recap(output: str) -> dict[str, str]:
+    return dict(re.findall(r"^(\w+)\s+: (ok=.*)$", output, re.MULTILINE))
+
+
+def budget_results(output: str) -> list[str]:
+    """What each run of the budget task printed, in order."""
+    return [part.split("TASK [")[0] for part in output.split(BUDGET_TASK)[1:]]
+
+
+def test_the_derived_budget_fits(inventory: Path) -> None:
+    code, output = run(inventory)
+    assert code == 0, output[-4000:]
+    stats = recap(output)
+    assert set(stats) == {"app1", "app2", "db1"}, output[-4000:]
+    assert all("changed=0 " in line and "failed=0 " in line for line in stats.values()), stats
+    # The budget was checked on the db host, not skipped.
+    assert ["ok: [db1]" in result for result in budget_results(output)] == [True], output[-4000:]
+
+
+def test_max_connections_too_small_stops_before_any_change(inventory: Path) -> None:
+    code, output = run(inventory, "-e", "postgresql_max_connections=20")
+    message = errors(output)
+    assert code != 0, output[-4000:]
+    assert "postgresql_max_connections (20)" in message, output[-4000:]
+    assert f"needs {NEEDED} connections" in message, message
+    for host in ("app1", "app2"):
+        assert f"{host} opens up to 30 (3 workers x app_db_pool_size 10)" in message, message
+    assert "a one-off command 2 (app_db_command_connections)" in message, message
+    assert "10 are kept (postgresql_reserved_connections)" in message, message
+    stats = recap(output)
+    assert "failed=1 " in stats["db1"], stats
+    assert all("changed=0 " in line for line in stats.values()), stats
+
+
+def test_one_connection_short_is_refused(inventory: Path) -> None:
+    # The command's and the reserve's connections count: 71 is one short of 60 + 2 + 10.
+    code, output = run(inventory, "-e", f"postgresql_max_connections={NEEDED - 1}")
+    assert code != 0, output[-4000:]
+    expected = f"needs {NEEDED} connections, more than postgresql_max_connections ({NEEDED - 1})"
+    assert expected in errors(output), output[-4000:]
+
+
+def test_an_app_host_left_out_by_limit_is_named(inventory: Path) -> None:
+    code, output = run(inventory, "--limit", "app1,db1")
+    message = errors(output)
+    assert code != 0, output[-4000:]
+    assert "but app2 is not in this run (left out by --limit" in message, output[-4000:]
+    assert "include it (--limit app1,db1,app2)" in message, message
+    assert "failed=1 " in recap(output)["db1"], recap(output)
+
+
+def test_checks_run_once_per_run(inventory: Path, tmp_path: Path) -> None:
+    # site.yml runs check.yml, then deploy.yml runs it again: the second pass checks nothing,
+    # so a max_connections given to it alone that does not fit passes.
+    twice = tmp_path / "twice.yml"
+    twice.write_text(
+        yaml.safe_dump(
+            [
+                {"name": "First", "ansible.builtin.import_playbook": str(CHECK)},
+                {
+                    "name": "Second",
+                    "ansible.builtin.import_playbook": str(CHECK),
+                    "vars": {"postgresql_max_connections": 20},
+                },
+            ],
+            sort_keys=False,
+        )
+    )
+    # Playbook group_vars come from the top playbook's directory: give it the site's.
+    (tmp_path / "group_vars").symlink_to(ROOT / "group_vars")
+    code, output = run(inventory, playbook=twice)
+    assert code == 0, output[-4000:]
+    first, second = budget_results(output)
+    assert "ok: [db1]" in first and "skipping: [db1]" in second, output[-4000:]
+
+
+def test_the_postgresql_role_alone_refuses_a_too_small_max_connections(tmp_path: Path) -> None:
+    # The role's own contract, wired without the site: its defaults (40 + 10), max 45.
+    play = tmp_path / "postgresql.yml"
+    play.write_text(ROLE_ALONE)
+    inventory = tmp_path / "hosts.yml"
+    alone = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "postgresql_app_password": PASSWORD,
+        "postgresql_version": "15",
+        "postgresql_memory_mb": 1024,
+    }
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"db1": alone}}}))
+    code, output = run(inventory, "-e", "postgresql_max_connections=45", playbook=play)
+    assert code != 0, output[-4000:]
+    assert (
+        "postgresql_max_connections (45) is less than postgresql_app_connections (40)"
+        " + postgresql_reserved_connections (10) = 50" in errors(output)
+    ), output[-4000:]
+    code, output = run(inventory, playbook=play)
+    assert code == 0, output[-4000:]

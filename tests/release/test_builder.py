@@ -174,7 +174,7 @@ def test_release_json_describes_the_artifact(release):
     assert (out["lock"], out["project"], out["resolved"], out["version"]) == expected
     for target, tree in release.trees.items():
         meta = json.loads((tree / "RELEASE.json").read_text())
-        assert meta["release"] == out["release"] and meta["lock"] == expected[0]
+        assert meta["build"] == out["build"] and meta["lock"] == expected[0]
         assert target.startswith(meta["python"]) and meta["arch"] == "x86_64"
         assert meta["packages"] == out["packages"][target]
         with zipfile.ZipFile(tree / "tools" / "pip.whl") as pip:
@@ -185,6 +185,13 @@ def test_a_second_build_is_a_no_op(release, cache):
     again = built(run_builder(cache, release.app, *APPS[release.app]))
     assert again["changed"] is False
     assert again["release"] == release.out["release"]
+    assert again["artifacts"] == release.out["artifacts"]
+
+
+def test_a_new_release_id_of_the_same_tree_reuses_the_build(release, cache):
+    again = built(run_builder(cache, release.app, *APPS[release.app], "--release-id", "same-r2"))
+    assert again["changed"] is False
+    assert again["release"] == "same-r2" and again["build"] == release.out["build"]
     assert again["artifacts"] == release.out["artifacts"]
 
 

@@ -4,7 +4,7 @@ from each role's meta/argument_specs.yml, so a new variable is covered without a
 specs run through Ansible's own validate_argument_spec, on the controller, in one play.
 
 A `str` or `path` without choices has no wrong type (every value has a string form); the roles'
-own checks (tasks/validate.yml) test those values, and test_base_validation.py that a refused
+own checks (tasks/checks.yml) test those values, and test_base_validation.py that a refused
 value changes nothing on a host."""
 
 import copy

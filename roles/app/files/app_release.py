@@ -20,8 +20,9 @@ is built into a wheel and installed too; one without runs from src/<project>.
 
 Release id: the first 12 hex of a sha256 over the source tree's content (after the ignore and
 --exclude patterns; the lock is part of it), the project dir, the --requirements name, the
-server pins and FORMAT. The same tree gives the same id and reuses the cached artifacts, even
-for a resolved input whose newest versions have moved on since: pass --release-id to rebuild.
+server pins and FORMAT: the build id. Artifacts are cached by build id, so the same tree reuses
+them under any release id (a deploy of the same code as a new release costs no build), even for
+a resolved input whose newest versions have moved on since: change the tree to rebuild.
 """
 
 import argparse
@@ -403,7 +404,8 @@ def build_artifact(
             shutil.copy2(wheel, wheelhouse / wheel.name)
         wheels = {wheel_name_version(w): w for w in sorted(wheelhouse.glob("*.whl"))}
         # Each wheel's own hash: pip has just checked that it is one of the lock's.
-        lines = [f"# {meta['release']}: CPython {target.python} {target.arch} glibc {target.glibc}"]
+        host = f"CPython {target.python} {target.arch} glibc {target.glibc}"
+        lines = [f"# build {meta['build']}: {host}"]
         lines += [f"{n}=={v} --hash=sha256:{file_hash(w)}" for (n, v), w in wheels.items()]
         (root / "requirements.txt").write_text("\n".join(lines) + "\n")
         # The installer itself: run from its wheel, so hosts need neither pip nor ensurepip.
@@ -454,7 +456,7 @@ def build(args: argparse.Namespace, work: Path, cache: Path) -> dict[str, Any]:
     parts = [FORMAT, tree_hash(tree), rel, args.requirements, server]
     built_id = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
     release = args.release_id or built_id
-    out = cache / "releases" / release
+    out = cache / "builds"
     out.mkdir(parents=True, exist_ok=True)
     names = {
         t: f"{built_id}-py{'.'.join(t.python.split('.')[:2])}-{t.arch}.tar.gz" for t in targets
@@ -466,7 +468,7 @@ def build(args: argparse.Namespace, work: Path, cache: Path) -> dict[str, Any]:
         wheel = build_project(tree, project, work)
         name, version = wheel_name_version(wheel) if wheel else ("", "0")
         meta = {"name": args.name, "version": static_version or version}
-        meta |= {"origin": origin, "release": release, "lock": inputs.kind, "project": rel}
+        meta |= {"origin": origin, "build": built_id, "lock": inputs.kind, "project": rel}
         meta["resolved"] = not inputs.locked
     for target in todo:
         if not paths[target].exists():  # two targets may share one artifact
@@ -477,6 +479,7 @@ def build(args: argparse.Namespace, work: Path, cache: Path) -> dict[str, Any]:
     first = next(iter(releases.values()), {"version": static_version or "0"})
     return {
         "release": release,
+        "build": built_id,
         "version": first["version"],
         "origin": origin,
         "artifacts": {t.spec: str(paths[t]) for t in targets},

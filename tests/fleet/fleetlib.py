@@ -121,14 +121,14 @@ def load_token(email: str = "load@fleet.test") -> str:
 class Load:
     """tests/fleet/load.py on fleet-client, and the records it writes."""
 
-    def start(self, token: str) -> None:
+    def start(self, token: str, pace: float = 1.0) -> None:
         subprocess.run(
             ["docker", "cp", str(Path(__file__).with_name("load.py")), f"{CLIENT}:/root/load.py"],
             check=True,
         )
         sh(CLIENT, "rm -f /root/load.jsonl /root/load.stop")
         files = "/root/fleet-ca.pem {token} /root/load.jsonl /root/load.stop"
-        command = f"python3 /root/load.py www.fleet.test {files.format(token=token)}"
+        command = f"python3 /root/load.py www.fleet.test {files.format(token=token)} {pace}"
         subprocess.run(["docker", "exec", "-d", CLIENT, "sh", "-c", command], check=True)
         self.settle(time.time())
 

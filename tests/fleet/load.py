@@ -10,7 +10,10 @@ web host, an app host, Redis pub/sub and maybe the other app host).
 One JSON line per response: {"t": unix time, "kind", "ok", "ms", "detail"}. Runs until the
 stop file exists.
 
-Usage: load.py HOST CAFILE TOKEN OUTFILE STOPFILE
+Usage: load.py HOST CAFILE TOKEN OUTFILE STOPFILE [PACE]
+PACE (default 1) stretches the pauses between requests: the reliability run uses 2, half the
+benchmark's rate, which still sends dozens of requests across every switch and leaves the CPU
+to what is under test.
 """
 
 import asyncio
@@ -26,6 +29,7 @@ import uuid
 import websockets
 
 HOST, CAFILE, TOKEN, OUTFILE, STOPFILE = sys.argv[1:6]
+PACE = float(sys.argv[6]) if len(sys.argv) > 6 else 1.0
 CONTEXT = ssl.create_default_context(cafile=CAFILE)
 LOCK = threading.Lock()
 OUT = open(OUTFILE, "a", buffering=1)  # noqa: SIM115 - closed at exit
@@ -102,10 +106,10 @@ def ws_loop(pause: float) -> None:
 
 
 threads = [
-    threading.Thread(target=http_loop, args=("read", "GET", "/api/messages?limit=20", 0.02)),
-    threading.Thread(target=http_loop, args=("version", "GET", "/version", 0.05)),
-    threading.Thread(target=http_loop, args=("write", "POST", "/api/messages", 0.1)),
-    threading.Thread(target=ws_loop, args=(0.2,)),
+    threading.Thread(target=http_loop, args=("read", "GET", "/api/messages?limit=20", 0.02 * PACE)),
+    threading.Thread(target=http_loop, args=("version", "GET", "/version", 0.05 * PACE)),
+    threading.Thread(target=http_loop, args=("write", "POST", "/api/messages", 0.1 * PACE)),
+    threading.Thread(target=ws_loop, args=(0.2 * PACE,)),
 ]
 for thread in threads:
     thread.start()

@@ -46,7 +46,7 @@ run_step() {
             yamllint -s . && ansible-lint && ruff check . && ruff format --check . \
                 && python scripts/role_docs.py --check ;;
         validation)
-            pytest -p no:cacheprovider tests/roles ;;
+            pytest -p no:cacheprovider tests/roles tests/plugins ;;
         release)
             pytest -p no:cacheprovider tests/release ;;
         app)

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab lint test test-quick demo status teardown deploy bench
+.PHONY: help setup lab lint test test-quick demo status teardown deploy bench collection
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -13,6 +13,9 @@ setup: ## Create .venv with the pinned Ansible, Molecule and test tooling
 
 lab: setup ## Start a Docker engine and the package cache, build the lab's Debian 12/13 images (cached)
 	@scripts/lab/up.sh
+
+collection: setup ## Build the collection's tarball into dist/ (ansible-galaxy collection install it)
+	@ansible-galaxy collection build --force --output-path dist ansible_collections/fastapi_vps/stack
 
 lint: setup ## yamllint, ansible-lint (production profile), ruff
 	@scripts/test.sh lint

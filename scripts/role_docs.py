@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-ROLES = Path(__file__).resolve().parents[1] / "roles"
+ROLES = Path(__file__).resolve().parents[1] / "ansible_collections/fastapi_vps/stack/roles"
 BEGIN = "<!-- BEGIN ARGUMENT SPECS (scripts/role_docs.py) -->"
 END = "<!-- END ARGUMENT SPECS -->"
 

@@ -4,9 +4,11 @@
 # and times with the total against the suite's budget, and exits non-zero when any step failed.
 #
 # Usage: scripts/test.sh [step ...]
-#   steps: lab lab-base lint validation release app providers molecule:<scenario> fleet
+#   steps: lab lab-base lint validation release collection app providers molecule:<scenario> fleet
 #   lab:   the Docker engine, the package cache and the Debian images (cold: a few minutes)
 #   lab-base: the base-converged images the data, web and app scenarios start from
+#   collection: the collection's tarball built and installed outside the checkout, ansible-doc,
+#          ansible-test sanity, its changelog.
 #   fleet: the local fleet from scratch (bootstrap over SSH, site.yml) and the rollouts, crashes
 #          and firewall matrix under load (tests/fleet); its table lands in .cache/fleet/.
 #   quick: lint, validation, app and molecule:base on Debian 12 only (make test-quick).
@@ -28,7 +30,7 @@ scenarios=(base data web app)
 # after the fleet: run beside it, it slowed the fleet by a quarter (1450 s against 1121 s).
 # validation and providers close the fleet's lane: measured at 4153 s for the first lane (with
 # them) against 3477 s for the second, they even the two out.
-lane_a=(lint app release lab-wait lab-base molecule:data molecule:web molecule:app)
+lane_a=(lint app release collection lab-wait lab-base molecule:data molecule:web molecule:app)
 lane_b=(lab fleet molecule:base validation providers)
 
 log_dir=.cache/test-logs
@@ -49,6 +51,8 @@ run_step() {
             pytest -p no:cacheprovider tests/roles tests/plugins ;;
         release)
             pytest -p no:cacheprovider tests/release ;;
+        collection)
+            pytest -p no:cacheprovider tests/collection ;;
         app)
             # The services are this checkout's own; stop them so the ports are free for the next.
             scripts/app-services.sh up || return 1
@@ -97,7 +101,7 @@ record_step() {
 }
 
 # Every step but these runs on the lab's containers.
-needs_lab() { case "$1" in lab | lint | release | app) return 1 ;; esac; }
+needs_lab() { case "$1" in lab | lint | release | collection | app) return 1 ;; esac; }
 # These start from the base-converged images.
 needs_base_images() { case "$1" in molecule:data | molecule:web | molecule:app) return 0 ;; esac; return 1; }
 
@@ -128,7 +132,7 @@ run_lane() {
 steps=("$@")
 suite_start=$SECONDS
 if [ ${#steps[@]} -eq 0 ]; then
-    order=(lab lab-base lint validation release app providers)
+    order=(lab lab-base lint validation release collection app providers)
     for s in "${scenarios[@]}"; do order+=("molecule:$s"); done
     order+=(fleet)
     LANE_MODE=quiet run_lane "${lane_a[@]}" &

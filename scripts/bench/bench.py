@@ -416,7 +416,7 @@ def security() -> None:
 # -------------------------------------------------------------------------------- builds
 
 
-BUILDER = PROJECT / "roles" / "app" / "files" / "app_release.py"
+BUILDER = PROJECT / "ansible_collections/fastapi_vps/stack/roles/app/files/app_release.py"
 # The builder before releases came from the app's own lock: pip only, no --project, no lock.
 OLD_BUILDER = "4c23044"
 VENV_BIN = PROJECT / ".venv" / "bin"  # its Python, and the uv the new builder runs

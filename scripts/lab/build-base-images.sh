@@ -22,7 +22,7 @@ systemd_flags=(--cap-add SYS_ADMIN --cap-add NET_ADMIN
 key_of() {
     local under
     under=$(docker image inspect -f '{{ index .Config.Labels "lab.recipe" }}' "lab/debian:$1")
-    { git ls-files -z roles/base | xargs -0 cat; cat "$0" playbooks/lab/base-image.yml
+    { git ls-files -z ansible_collections/fastapi_vps/stack/roles/base ansible_collections/fastapi_vps/stack/plugins | xargs -0 cat; cat "$0" playbooks/lab/base-image.yml
       echo "$under"; } | sha256sum | cut -c1-16
 }
 

@@ -72,7 +72,7 @@ def test_the_roles_worker_caps_open_websockets(app_env: dict[str, str], tmp_path
     Retry-After (uvicorn's own limit lets upgrades through); with one closed, there is room."""
     worker = [
         "--pythonpath",
-        str(REPO / "roles/app/files"),
+        str(REPO / "ansible_collections/fastapi_vps/stack/roles/app/files"),
         "--worker-class",
         "graceful_uvicorn_worker.GracefulUvicornWorker",
         "--workers",

@@ -1,4 +1,4 @@
-"""plugins/action/fast_template.py against the builtin template action, on this machine.
+"""fastapi_vps.stack.fast_template against the builtin template action, on this machine.
 
 Each case runs a real playbook over the local connection into a temporary directory, with -vvv
 so the module runs can be counted: a file already right costs one `stat` and no `file` run;
@@ -52,7 +52,7 @@ def work(tmp_path: Path) -> Path:
 
 
 def run(
-    work: Path, module: str = "fast_template", *args: str, **variables: str
+    work: Path, module: str = "fastapi_vps.stack.fast_template", *args: str, **variables: str
 ) -> tuple[str, dict[str, int]]:
     """The playbook's output, and how many times each module ran."""
     (work / "play.yml").write_text(PLAY.format(module=module))
@@ -71,7 +71,7 @@ def run(
         cwd=work,
         env={
             **os.environ,
-            "ANSIBLE_ACTION_PLUGINS": str(ROOT / "plugins" / "action"),
+            "ANSIBLE_COLLECTIONS_PATH": str(ROOT),
             "ANSIBLE_NOCOLOR": "1",
         },
         capture_output=True,
@@ -106,7 +106,7 @@ def test_files_already_right_cost_one_stat_each_and_a_wrong_mode_is_put_right(wo
 
 def test_check_mode_shows_the_diff_and_writes_nothing(work: Path) -> None:
     run(work)
-    output, _ = run(work, "fast_template", "--check", "--diff", value="2")
+    output, _ = run(work, "fastapi_vps.stack.fast_template", "--check", "--diff", value="2")
     assert changed(output) == 1
     assert "-value = 1" in output and "+value = 2" in output
     assert "value = 1" in (work / "out" / "f0.conf").read_text()

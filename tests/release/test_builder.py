@@ -22,13 +22,13 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILDER = ROOT / "roles" / "app" / "files" / "app_release.py"
+BUILDER = ROOT / "ansible_collections/fastapi_vps/stack/roles/app/files/app_release.py"
 FIXTURES = ROOT / "tests" / "apps"
 TARGETS = ["3.11.2-x86_64-2.36", "3.13.5-x86_64-2.41"]
 SERVER = {"gunicorn", "uvicorn-worker", "uvicorn"}
 # The reference app is the repository root: everything but the app itself stays out.
-NOT_THE_APP = ["roles", "tests", "molecule", "playbooks", "inventories", "scripts", "docs"]
-NOT_THE_APP += ["bench", "group_vars", "site.yml", ".ci", ".config", ".github", ".ansible-lint"]
+NOT_THE_APP = ["ansible_collections", "tests", "molecule", "playbooks", "inventories", "scripts"]
+NOT_THE_APP += ["docs", "bench", "site.yml", ".ci", ".config", ".github", ".ansible-lint"]
 NOT_THE_APP += [".yamllint", "ansible.cfg", "requirements.yml", "Makefile"]
 APPS = {
     "workspace": ["--source", FIXTURES / "workspace", "--project", "backend"],

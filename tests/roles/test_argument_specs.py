@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-ROLES = Path(__file__).resolve().parents[2] / "roles"
+ROLES = Path(__file__).resolve().parents[2] / "ansible_collections/fastapi_vps/stack/roles"
 # A value of another type that Ansible cannot convert.
 WRONG: dict[str, Any] = {
     "int": "not-a-number",

@@ -1,6 +1,6 @@
 """PostgreSQL's connection budget is derived from the app hosts, and checked before any change.
 
-Runs the real playbooks/check.yml (with the site's wiring, group_vars/all/site.yml) against a
+Runs the real check playbook (with the collection's wiring, playbooks/group_vars/all) against a
 throwaway inventory of localhost aliases: app1 and app2 with 3 workers each and the default
 pool of 10, db1 for PostgreSQL. The checks change nothing; no container is needed.
 Their need: 2 * 3 * 10 + 2 (one one-off command) + 10 (the reserve) = 72 connections.
@@ -30,7 +30,7 @@ ROLE_ALONE = """
   tasks:
     - name: Check
       ansible.builtin.include_role:
-        name: postgresql
+        name: fastapi_vps.stack.postgresql
         tasks_from: validate
 """
 

@@ -66,7 +66,7 @@ print(json.dumps({"ok": ok, "failed": failed, "releases": releases, "errors": er
 def playbook(name, *extra):
     """Run a playbook of the project's (a path from its root, or a name in playbooks/) against the
     scenario's hosts."""
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FORCE_COLOR="0")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(PROJECT), ANSIBLE_FORCE_COLOR="0")
     path = PROJECT / name if "/" in name else PROJECT / "playbooks" / name
     cmd = ["ansible-playbook", "-i", INVENTORY, str(path), *extra]
     result = subprocess.run(cmd, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
@@ -232,7 +232,12 @@ def test_poetry_app_runs_its_lock(host):
     assert not wrong, wrong
     server = dict(
         line.split("==")
-        for line in (PROJECT / "roles/app/files/server-requirements.txt").read_text().splitlines()
+        for line in (
+            PROJECT
+            / "ansible_collections/fastapi_vps/stack/roles/app/files/server-requirements.txt"
+        )
+        .read_text()
+        .splitlines()
         if "==" in line
     )
     server = {name.split("[")[0]: version.split()[0] for name, version in server.items()}

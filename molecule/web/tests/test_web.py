@@ -156,7 +156,7 @@ def run_web_playbook(limit, extra_vars):
     """The web role alone against the scenario's hosts, as a user would run it."""
     env = {
         **os.environ,
-        "ANSIBLE_ROLES_PATH": str(PROJECT / "roles"),
+        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
     }

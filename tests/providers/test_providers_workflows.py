@@ -1,8 +1,9 @@
 """The GitHub Actions workflows: schema, actionlint, the rollout rules
-(environments, concurrency, release id), and the rollout job's shell steps run for real with a
-stand-in ansible-playbook."""
+(environments, concurrency, release id, pinned actions), and the reusable deploy-app.yml's shell
+steps run for real with a stand-in ansible-playbook."""
 
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -34,7 +35,7 @@ def _schema(*paths: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_workflows_match_the_github_schema() -> None:
-    assert {f.name for f in FILES} >= {"ci.yml", "deploy.yml", "rollback.yml", "rollout.yml"}
+    assert {f.name for f in FILES} >= {"ci.yml", "deploy.yml", "rollback.yml", "deploy-app.yml"}
     result = _schema(*FILES)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -77,29 +78,51 @@ def test_push_to_main_goes_to_staging_then_production_through_approval() -> None
     assert "workflow_dispatch" in deploy["on"]
     jobs = deploy["jobs"]
     assert jobs["test"]["uses"] == "./.github/workflows/ci.yml"
-    assert jobs["staging"]["needs"] == "test"
-    assert jobs["staging"]["with"] == {
-        "environment": "staging",
-        "inventory": "inventories/staging",
-        "playbook": "playbooks/deploy.yml",
-        "release_id": "${{ github.sha }}",
+    job = jobs["deploy"]
+    assert job["needs"] == "test"
+    assert job["uses"] == "./.github/workflows/deploy-app.yml"
+    assert job["with"]["playbook"] == "deploy"
+    assert '\'["staging", "production"]\'' in job["with"]["environments"]
+    assert "inputs.target == 'production' && github.ref == 'refs/heads/main'" in job["if"]
+
+
+def test_the_app_workflow_goes_one_environment_after_the_other_and_never_cancels() -> None:
+    app = _load("deploy-app.yml")
+    inputs = app["on"]["workflow_call"]["inputs"]
+    assert inputs["environments"]["default"] == '["staging", "production"]'
+    job = app["jobs"]["rollout"]
+    assert job["strategy"] == {
+        "max-parallel": 1,
+        "fail-fast": True,
+        "matrix": {"environment": "${{ fromJSON(inputs.environments) }}"},
     }
-    production = jobs["production"]
-    assert production["needs"] == ["test", "staging"]
-    assert "needs.staging.result == 'success'" in production["if"]
-    assert "github.ref == 'refs/heads/main'" in production["if"]
-    assert production["with"]["environment"] == "production"
-    assert production["with"]["inventory"] == "inventories/prod"
-    assert production["with"]["release_id"] == "${{ github.sha }}"
-
-
-def test_one_rollout_at_a_time_per_environment_never_cancelled() -> None:
-    job = _load("rollout.yml")["jobs"]["rollout"]
-    assert job["environment"] == "${{ inputs.environment }}"
+    assert job["environment"] == "${{ matrix.environment }}"
     assert job["concurrency"] == {
-        "group": "rollout-${{ inputs.environment }}",
+        "group": "rollout-${{ matrix.environment }}",
         "cancel-in-progress": False,
     }
+
+
+def test_the_app_workflow_deploys_its_caller_commit_without_this_suite() -> None:
+    text = (WORKFLOWS / "deploy-app.yml").read_text()
+    assert "make test" not in text and "make setup" not in text
+    run = _steps("deploy-app.yml")[RUN]
+    assert run["env"]["RELEASE_ID"] == "${{ github.sha }}"
+    assert "fastapi_vps.stack.$PLAYBOOK" in run["run"]
+
+
+def test_actions_are_pinned_by_commit_and_checkouts_keep_no_credentials() -> None:
+    for path in FILES:
+        workflow = yaml.safe_load(path.read_text())
+        assert workflow["permissions"] == {"contents": "read"}, path.name
+        for job in workflow["jobs"].values():
+            for step in job.get("steps", []):
+                uses = step.get("uses")
+                if not uses:
+                    continue
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), (path.name, uses)
+                if uses.startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, path.name
 
 
 def test_rollback_is_manual_with_an_optional_release() -> None:
@@ -107,8 +130,8 @@ def test_rollback_is_manual_with_an_optional_release() -> None:
     assert list(rollback["on"]) == ["workflow_dispatch"]
     assert rollback["on"]["workflow_dispatch"]["inputs"]["release_id"]["required"] is False
     job = rollback["jobs"]["rollback"]
-    assert job["uses"] == "./.github/workflows/rollout.yml"
-    assert job["with"]["playbook"] == "playbooks/rollback.yml"
+    assert job["uses"] == "./.github/workflows/deploy-app.yml"
+    assert job["with"]["playbook"] == "rollback"
     assert job["with"]["rollback_to"] == "${{ inputs.release_id }}"
 
 
@@ -123,15 +146,18 @@ exit "${FAKE_EXIT:-0}"
 
 @pytest.fixture()
 def workspace(tmp_path: Path) -> dict[str, str]:
-    """A directory standing in for the checkout, with a fake .venv/bin/ansible-playbook."""
-    bin_dir = tmp_path / "work" / ".venv" / "bin"
-    bin_dir.mkdir(parents=True)
+    """A directory standing in for an app's checkout (the app at its root, the site project in
+    deploy/), with a stand-in ansible-playbook first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
     fake = bin_dir / "ansible-playbook"
     fake.write_text(FAKE_PLAYBOOK)
     fake.chmod(0o755)
+    (tmp_path / "work" / "deploy").mkdir(parents=True)
     (tmp_path / "record").mkdir()
     return {
-        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME")},
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "HOME": os.environ["HOME"],
         "RECORD": str(tmp_path / "record"),
         "SECRETS_DIR": str(tmp_path / "runner-temp" / "rollout-secrets"),
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
@@ -140,7 +166,7 @@ def workspace(tmp_path: Path) -> dict[str, str]:
 
 
 def _step(name: str, env: dict[str, str], **step_env: str) -> subprocess.CompletedProcess[str]:
-    script = _steps("rollout.yml")[name]["run"]
+    script = _steps("deploy-app.yml")[name]["run"]
     assert "${{" not in script, "expressions go through env:, never into the script"
     return subprocess.run(
         ["bash", "-e", "-c", script],
@@ -160,26 +186,21 @@ SECRETS = {
     "TARGET": "staging",
 }
 WRITE = "Write the SSH key, known hosts and vault password (0600)"
-RUN = "Run ${{ inputs.playbook }} against ${{ inputs.inventory }}"
+RUN = "Run the playbook against the environment's inventory"
+SITE = {"SITE_DIR": "deploy", "APP_DIR": ".", "INVENTORY": "inventories/staging"}
 
 
 def test_rollout_writes_secrets_0600_runs_the_playbook_and_removes_them(
     workspace: dict[str, str],
 ) -> None:
     assert _step(WRITE, workspace, **SECRETS).returncode == 0
-    result = _step(
-        RUN,
-        workspace,
-        INVENTORY="inventories/staging",
-        PLAYBOOK="playbooks/deploy.yml",
-        RELEASE_ID="0123abc",
-        ROLLBACK_TO="",
-    )
+    result = _step(RUN, workspace, **SITE, PLAYBOOK="deploy", RELEASE_ID="0123abc", ROLLBACK_TO="")
     assert result.returncode == 0, result.stderr
     record = Path(workspace["RECORD"])
     args = record.joinpath("args").read_text().splitlines()
-    assert args[:3] == ["-i", "inventories/staging", "playbooks/deploy.yml"]
-    assert args[3:5] == ["-e", "app_release_id=0123abc"]
+    # The collection's playbook, from the site project, the app's tree as its source.
+    assert args[:3] == ["-i", "inventories/staging", "fastapi_vps.stack.deploy"]
+    assert args[3:7] == ["-e", f"app_source={workspace['CWD']}", "-e", "app_release_id=0123abc"]
     assert "app_rollback_to" not in " ".join(args)
     assert f"UserKnownHostsFile={workspace['SECRETS_DIR']}/known_hosts" in " ".join(args)
     modes = record.joinpath("modes").read_text().split()
@@ -193,31 +214,25 @@ def test_rollout_writes_secrets_0600_runs_the_playbook_and_removes_them(
 def test_rollout_fails_when_the_playbook_fails(workspace: dict[str, str]) -> None:
     assert _step(WRITE, workspace, **SECRETS).returncode == 0
     result = _step(
-        RUN,
-        workspace,
-        INVENTORY="inventories/prod",
-        PLAYBOOK="playbooks/rollback.yml",
-        RELEASE_ID="",
-        ROLLBACK_TO="0123abc",
+        RUN, workspace, **SITE, PLAYBOOK="rollback", RELEASE_ID="", ROLLBACK_TO="0123abc",
         FAKE_EXIT="2",
-    )
+    )  # fmt: skip
     assert result.returncode == 2
     args = Path(workspace["RECORD"], "args").read_text().splitlines()
-    assert args[3:5] == ["-e", "app_rollback_to=0123abc"]
+    assert args[2] == "fastapi_vps.stack.rollback"
+    assert "app_rollback_to=0123abc" in args and "app_release_id" not in " ".join(args)
 
 
-def test_rollout_refuses_missing_secrets_and_odd_release_ids(workspace: dict[str, str]) -> None:
+def test_rollout_refuses_missing_secrets_odd_release_ids_and_other_playbooks(
+    workspace: dict[str, str],
+) -> None:
     missing = _step(WRITE, workspace, **{**SECRETS, "ANSIBLE_VAULT_PASSWORD": ""})
     assert missing.returncode != 0
     assert "ANSIBLE_VAULT_PASSWORD is not set" in missing.stdout
     assert _step(WRITE, workspace, **SECRETS).returncode == 0
-    odd = _step(
-        RUN,
-        workspace,
-        INVENTORY="inventories/prod",
-        PLAYBOOK="playbooks/rollback.yml",
-        RELEASE_ID="",
-        ROLLBACK_TO="x -e evil=1",
-    )
+    odd = _step(RUN, workspace, **SITE, PLAYBOOK="rollback", RELEASE_ID="",
+                ROLLBACK_TO="x -e evil=1")  # fmt: skip
     assert odd.returncode != 0
+    other = _step(RUN, workspace, **SITE, PLAYBOOK="site", RELEASE_ID="0123abc", ROLLBACK_TO="")
+    assert other.returncode != 0 and "deploy or rollback" in other.stdout
     assert not Path(workspace["RECORD"], "args").exists()

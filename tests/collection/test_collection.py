@@ -4,6 +4,7 @@ empty directory outside the checkout, documented by ansible-doc, clean under ans
 The fleet's run (tests/fleet) deploys from the same kind of installation (collectionlib.py).
 """
 
+import getpass
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from collectionlib import COLLECTION, NAME, install, pip_bootstrap_for_ansible_test, tool
+from collectionlib import COLLECTION, NAME, PROJECT, install, pip_bootstrap_for_ansible_test, tool
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_every_module_plugin_and_role_has_its_documentation(installed: Path) -> 
 
 def test_the_playbooks_resolve_by_their_names(installed: Path, tmp_path: Path) -> None:
     names = ["site", "deploy", "rollback", "restart", "status", "upgrade", "bootstrap", "backup"]
-    names += ["restore", "check", "provision_hetzner", "provision_digitalocean"]
+    names += ["restore", "check", "provision_hetzner", "provision_digitalocean", "scaffold"]
     for name in names:
         syntax = ["--syntax-check", "-i", "localhost,", f"{NAME}.{name}"]
         run(tool("ansible-playbook"), *syntax, collections=installed, cwd=tmp_path)
@@ -97,3 +98,82 @@ def test_changelog_fragments_and_changelog() -> None:
         result = subprocess.run([tool("antsibull-changelog"), *cmd], cwd=COLLECTION,
                                 capture_output=True, text=True, check=False)  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDYxNTM2ODc2NzQ0YjRiMmI3ZmM5ZjY0ZTRhYjdiZjQ1 test"
+# The checks on this machine instead of the servers the project names: the local connection,
+# an admin key, and the user running the tests allowed to log in (base refuses a lockout).
+LOCAL = [
+    "-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}",
+    "-e", json.dumps({"base_admin_ssh_keys": [KEY],
+                      "base_ssh_allow_users": ["deploy", getpass.getuser(), "root"]}),
+]  # fmt: skip
+
+
+def scaffold(installed: Path, dest: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("ansible-playbook"), f"{NAME}.scaffold", "-e", f"scaffold_dest={dest}", *flags],
+        cwd=dest.parent,
+        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(installed)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_scaffold_writes_a_site_project_the_collection_checks(
+    installed: Path, tmp_path: Path
+) -> None:
+    app = PROJECT / "tests" / "apps" / "plain"
+    site = tmp_path / "mysite"
+    made = scaffold(
+        installed, site, "-e", "scaffold_domain=example.org", "-e", f"scaffold_app_source={app}"
+    )
+    assert made.returncode == 0, made.stdout[-3000:]
+    galaxy = yaml.safe_load((COLLECTION / "galaxy.yml").read_text())
+    pins = yaml.safe_load((site / "requirements.yml").read_text())["collections"]
+    assert pins == [{"name": NAME, "version": f"=={galaxy['version']}"}]
+    graph = run(tool("ansible-inventory"), "--graph", collections=installed, cwd=site)
+    assert all(f"@{group}:\n  |  |--site1" in graph for group in ["web", "app", "db", "redis"]), (
+        graph
+    )
+    # The vault example's placeholders are refused by name before anything runs...
+    vault = site / "inventories" / "prod" / "group_vars" / "all"
+    (vault / "vault.yml").write_text((vault / "vault.yml.example").read_text())
+    check = [tool("ansible-playbook"), f"{NAME}.check", *LOCAL]
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(installed)}
+    refused = subprocess.run(check, cwd=site, env=env, capture_output=True, text=True, check=False)
+    assert refused.returncode != 0
+    assert "postgresql_app_password is empty or still CHANGE-ME" in refused.stdout
+    # ...and once they are filled in, every role's check passes on the project as written.
+    (vault / "vault.yml").write_text(
+        (vault / "vault.yml").read_text().replace("CHANGE-ME", "0a1b2c3d4e5f6a7b8c9d")
+    )
+    passed = subprocess.run(check, cwd=site, env=env, capture_output=True, text=True, check=False)
+    assert passed.returncode == 0, passed.stdout[-3000:]
+    # A second scaffold into the same project changes nothing.
+    again = scaffold(
+        installed, site, "-e", "scaffold_domain=example.org", "-e", f"scaffold_app_source={app}"
+    )
+    assert again.returncode != 0 and (site / "inventories" / "prod" / "hosts.yml").exists()
+
+
+def test_scaffold_splits_the_groups_and_names_a_missing_flag(
+    installed: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "split"
+    flags = ["scaffold_domain=example.org", "scaffold_layout=split",
+             "scaffold_app_git_repo=https://git.example.com/app.git"]  # fmt: skip
+    made = scaffold(installed, site, *(arg for flag in flags for arg in ("-e", flag)))
+    assert made.returncode == 0, made.stdout[-3000:]
+    hosts = yaml.safe_load((site / "inventories" / "prod" / "hosts.yml").read_text())["all"][
+        "children"
+    ]
+    assert {group: sorted(hosts[group]["hosts"]) for group in hosts} == {
+        "web": ["web1"], "app": ["app1", "app2"], "db": ["data1"], "redis": ["data1"],
+    }  # fmt: skip
+    assert all(h["private_address"] for h in hosts["app"]["hosts"].values())
+    app = yaml.safe_load((site / "inventories" / "prod" / "group_vars" / "app.yml").read_text())
+    assert app["app_git_repo"] == "https://git.example.com/app.git" and "app_source" not in app
+    missing = scaffold(installed, tmp_path / "none", "-e", "scaffold_domain=example.org")
+    assert missing.returncode != 0 and "scaffold_app_source" in missing.stdout

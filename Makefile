@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab lint test test-quick demo status teardown deploy bench collection
+.PHONY: help setup lab lint test test-quick demo status teardown deploy bench collection docs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -16,6 +16,9 @@ lab: setup ## Start a Docker engine and the package cache, build the lab's Debia
 
 collection: setup ## Build the collection's tarball into dist/ (ansible-galaxy collection install it)
 	@ansible-galaxy collection build --force --output-path dist ansible_collections/fastapi_vps/stack
+
+docs: setup ## Write each role's variable reference into its README from its argument specs (aar-doc)
+	@scripts/role-docs.sh
 
 lint: setup ## yamllint, ansible-lint (production profile), ruff
 	@scripts/test.sh lint

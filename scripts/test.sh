@@ -46,7 +46,7 @@ run_step() {
             scripts/lab/build-base-images.sh ;;
         lint)
             yamllint -s . && ansible-lint && ruff check . && ruff format --check . \
-                && python scripts/role_docs.py --check ;;
+                && scripts/role-docs.sh --check ;;
         validation)
             pytest -p no:cacheprovider tests/roles tests/plugins ;;
         release)

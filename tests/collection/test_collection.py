@@ -59,21 +59,18 @@ def test_the_tarball_installs_with_its_dependencies_in_bounds(installed: Path) -
 
 
 def test_every_module_plugin_and_role_has_its_documentation(installed: Path) -> None:
-    for kind in ["module", "role"]:
-        listing = json.loads(run(tool("ansible-doc"), "-t", kind, "-l", NAME, "--json",
-                                 collections=installed))  # fmt: skip
-        names = sorted(listing)
-        if kind == "module":
-            assert f"{NAME}.fast_template" in names
-        else:
-            assert {f"{NAME}.{r}" for r in ["base", "app", "nginx", "postgresql", "redis"]} <= set(
-                names
-            )
+    expected = {
+        "module": {"fast_template"},
+        "filter": {"peer_addresses", "local_or_address", "upstream_servers", "connection_url"},
+        "role": {"base", "app", "nginx", "postgresql", "redis", "provision"},
+    }
+    for kind, wanted in expected.items():
+        listing = run(tool("ansible-doc"), "-t", kind, "-l", NAME, "--json", collections=installed)
+        names = sorted(json.loads(listing))
+        assert {f"{NAME}.{name}" for name in wanted} <= set(names), (kind, names)
         for name in names:
-            doc = json.loads(
-                run(tool("ansible-doc"), "-t", kind, name, "--json", collections=installed)
-            )
-            assert doc[name], name
+            doc = run(tool("ansible-doc"), "-t", kind, name, "--json", collections=installed)
+            assert json.loads(doc)[name], name
 
 
 def test_the_playbooks_resolve_by_their_names(installed: Path, tmp_path: Path) -> None:

@@ -61,7 +61,13 @@ def test_the_tarball_installs_with_its_dependencies_in_bounds(installed: Path) -
 def test_every_module_plugin_and_role_has_its_documentation(installed: Path) -> None:
     expected = {
         "module": {"fast_template"},
-        "filter": {"peer_addresses", "local_or_address", "upstream_servers", "connection_url"},
+        "filter": {
+            "peer_addresses",
+            "local_or_address",
+            "upstream_servers",
+            "connection_url",
+            "output_tail",
+        },
         "role": {"base", "app", "nginx", "postgresql", "redis", "provision"},
     }
     for kind, wanted in expected.items():

@@ -1,4 +1,4 @@
-"""The collection's wiring filters (plugins/filter/wiring.py), called as Ansible calls them."""
+"""The collection's filters (plugins/filter), called as Ansible calls them."""
 
 import importlib.util
 import sys
@@ -10,10 +10,12 @@ from ansible.errors import AnsibleFilterError
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collectionlib import COLLECTION
 
-SPEC = importlib.util.spec_from_file_location("wiring", COLLECTION / "plugins/filter/wiring.py")
-wiring = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(wiring)
-FILTERS = wiring.FilterModule().filters()
+FILTERS: dict = {}
+for path in sorted((COLLECTION / "plugins" / "filter").glob("*.py")):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    FILTERS.update(module.FilterModule().filters())
 
 HOSTVARS = {
     "web1": {"private_address": "10.0.0.10"},
@@ -61,3 +63,14 @@ def test_connection_url_encodes_the_credentials_whole() -> None:
     assert url("redis", "app", "secret", "127.0.0.1", "6379", "0") == (
         "redis://app:secret@127.0.0.1:6379/0"
     )
+
+
+def test_output_tail_keeps_the_end_and_masks_every_secret() -> None:
+    tail = FILTERS["output_tail"]
+    text = (
+        "\n".join(f"line {i}" for i in range(50))
+        + "\nurl=postgresql://app:s3cret-long@db password s3cret"
+    )
+    out = tail(text, 3, ["s3cret", "s3cret-long", ""])
+    assert out.splitlines()[0] == "line 48"
+    assert "s3cret" not in out and "postgresql://app:********@db password ********" in out

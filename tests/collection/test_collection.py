@@ -68,7 +68,7 @@ def test_every_module_plugin_and_role_has_its_documentation(installed: Path) -> 
             "connection_url",
             "output_tail",
         },
-        "role": {"base", "app", "nginx", "postgresql", "redis", "provision"},
+        "role": {"base", "app", "nginx", "postgresql", "redis", "provision", "rollout"},
     }
     for kind, wanted in expected.items():
         listing = run(tool("ansible-doc"), "-t", kind, "-l", NAME, "--json", collections=installed)

@@ -159,6 +159,7 @@ def test_scaffold_writes_a_site_project_the_collection_checks(
         installed, site, "-e", "scaffold_domain=example.org", "-e", f"scaffold_app_source={app}"
     )
     assert again.returncode != 0 and (site / "inventories" / "prod" / "hosts.yml").exists()
+    assert "already holds inventories/prod" in again.stdout
 
 
 def test_scaffold_splits_the_groups_and_names_a_missing_flag(

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collection"))
+from collectionlib import tool
+
 ROOT = Path(__file__).resolve().parents[2]
 PLAY = """
 - name: Templates
@@ -37,10 +40,6 @@ value = {{ value }}
 line {{ i }}
 {% endfor %}
 """
-
-
-def _ansible_playbook() -> str:
-    return str(Path(sys.executable).parent / "ansible-playbook")
 
 
 @pytest.fixture
@@ -67,7 +66,17 @@ def run(
     }
     extra = [item for name, value in values.items() for item in ("-e", f"{name}={value}")]
     result = subprocess.run(
-        [_ansible_playbook(), "-vvv", "-i", "localhost,", "-c", "local", *extra, *args, "play.yml"],
+        [
+            tool("ansible-playbook"),
+            "-vvv",
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            *extra,
+            *args,
+            "play.yml",
+        ],
         cwd=work,
         env={
             **os.environ,

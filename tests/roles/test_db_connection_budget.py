@@ -9,13 +9,15 @@ Their need: 2 * 3 * 10 + 2 (one one-off command) + 10 (the reserve) = 72 connect
 import getpass
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collection"))
+from collectionlib import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK = ROOT / "playbooks" / "check.yml"
@@ -33,14 +35,6 @@ ROLE_ALONE = """
         name: fastapi_vps.stack.postgresql
         tasks_from: validate
 """
-
-
-def _ansible_playbook() -> str:
-    # The virtualenv's, beside the interpreter running the tests.
-    beside = Path(sys.executable).parent / "ansible-playbook"
-    if beside.exists():
-        return str(beside)
-    return shutil.which("ansible-playbook") or "ansible-playbook"
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +80,7 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run(inventory: Path, *args: str, playbook: Path = CHECK) -> tuple[int, str]:
     result = subprocess.run(
-        [_ansible_playbook(), "-i", str(inventory), *args, str(playbook)],
+        [tool("ansible-playbook"), "-i", str(inventory), *args, str(playbook)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -14,8 +14,9 @@ security  systemd-analyze security of each service, sslyze against Mozilla's int
           profile, TCP ports open from outside the fleet (nmap on fleet-client), Lynis'
           hardening index before and after the base role.
 builds    release build time on this controller alone, no fleet: each fixture app
-          (tests/apps) and the reference app, cold and warm, with roles/app/files/app_release.py
-          and with the pip-based builder it replaced (as of commit 4c23044).
+          (tests/apps) and the reference app, cold and warm, with the collection's
+          plugins/plugin_utils/app_release.py and with the pip-based builder it replaced (as
+          of commit 4c23044).
 
 Figures are printed and written, never judged pass/fail. Usage: make bench (about 30 minutes);
 scripts/bench/bench.py --help for one phase at a time.
@@ -416,9 +417,10 @@ def security() -> None:
 # -------------------------------------------------------------------------------- builds
 
 
-BUILDER = PROJECT / "ansible_collections/fastapi_vps/stack/roles/app/files/app_release.py"
+BUILDER = PROJECT / "ansible_collections/fastapi_vps/stack/plugins/plugin_utils/app_release.py"
 # The builder before releases came from the app's own lock: pip only, no --project, no lock.
 OLD_BUILDER = "4c23044"
+OLD_BUILDER_PATH = "roles/app/files/app_release.py"  # where it was then
 VENV_BIN = PROJECT / ".venv" / "bin"  # its Python, and the uv the new builder runs
 BUILD_TARGET = "3.11.2-x86_64-2.36"  # Debian 12's Python on the fleet's hosts
 # Fixture: (--source, --project). The old builder has no --project and gets the same --source.
@@ -481,8 +483,7 @@ def builds() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-builds-") as scratch:
         old = Path(scratch) / "app_release.py"
         # It used none of its siblings in roles/app/files (those were the app server's).
-        path = BUILDER.relative_to(PROJECT)
-        show = ["git", "-C", str(PROJECT), "show", f"{OLD_BUILDER}:{path}"]
+        show = ["git", "-C", str(PROJECT), "show", f"{OLD_BUILDER}:{OLD_BUILDER_PATH}"]
         old.write_text(must(subprocess.run(show, capture_output=True, text=True), "git show"))
         for index, (app, (source, project)) in enumerate(BUILD_APPS.items()):
             name, target = f"bench-{index}", f"--target={BUILD_TARGET}"
@@ -619,7 +620,7 @@ def builds_section() -> list[str]:
     return [
         *head,
         f"Seconds to build one release for `{figures['target']}` (Debian 12) on this machine, "
-        f"with roles/app/files/app_release.py (new) and with the pip-based builder of commit "
+        f"with plugins/plugin_utils/app_release.py (new) and with the pip-based builder of commit "
         f"{figures['old']} (old), given the same `--source` (the old one has no `--project`). "
         "Cold: an empty release cache and empty uv and pip caches, so every download and "
         "build happens; warm: the same command right after, with the caches the cold run "

@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILDER = ROOT / "ansible_collections/fastapi_vps/stack/roles/app/files/app_release.py"
+BUILDER = ROOT / "ansible_collections/fastapi_vps/stack/plugins/plugin_utils/app_release.py"
 FIXTURES = ROOT / "tests" / "apps"
 TARGETS = ["3.11.2-x86_64-2.36", "3.13.5-x86_64-2.41"]
 SERVER = {"gunicorn", "uvicorn-worker", "uvicorn"}

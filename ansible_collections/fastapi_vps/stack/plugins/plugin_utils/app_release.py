@@ -1,14 +1,17 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Builds an app release once, on the controller: the app's own source tree plus, for each
 target Python/platform, a wheelhouse of exactly what the app's lock holds for that target, with
-a sha256-locked requirements.txt and pip's own wheel, packed as a reproducible tarball. Cached
-under --cache; prints one JSON object.
+a sha256-locked requirements.txt and pip's own wheel, packed as a reproducible tarball, cached
+under the cache directory. The action fastapi_vps.stack.app_release calls build_release(); run
+as a script (`python app_release.py --help`), it takes the same inputs as flags and prints one
+JSON object.
 
 Inputs, looked for in the project dir in this order (uv.lock also in the folders above it, up
 to the tree root, where a uv workspace keeps it):
   uv.lock           `uv export --frozen`: versions, markers and hashes from the lock
   pylock.toml       PEP 751: each package's version, marker and file hashes
   poetry.lock       the main group's packages, markers and file hashes
-  requirements.txt  (or --requirements) used as it is when every line is `==`-pinned with a
+  requirements.txt  (or the requirements option) used as it is when every line is `==`-pinned with a
                     --hash; otherwise it is resolved with uv for each target, and the result
                     (hashes from the index) is what the release holds: "resolved": true says so
   pyproject.toml    [project].dependencies without any lock: resolved for each target likewise
@@ -18,7 +21,7 @@ and pip downloads the wheels, checked against the lock's hashes. A project with 
 is built into a wheel and installed too; one without runs from src/<project>.
 
 Release id: the first 12 hex of a sha256 over the source tree's content (after the ignore and
---exclude patterns; the lock is part of it), the project dir, the --requirements name, the
+exclude patterns; the lock is part of it), the project dir, the requirements name, the
 server pins and FORMAT: the build id. Artifacts are cached by build id, so the same tree reuses
 them under any release id (a deploy of the same code as a new release costs no build), even for
 a resolved input whose newest versions have moved on since: change the tree to rebuild.
@@ -38,14 +41,16 @@ import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
+# ansible-core requires packaging, so the controller has it; the guard is for ansible-test's
+# import check, which loads plugins in a bare virtualenv.
 try:
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.specifiers import SpecifierSet
     from packaging.utils import canonicalize_name, parse_wheel_filename
-except ImportError:  # pip always carries a copy
-    from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
-    from pip._vendor.packaging.specifiers import SpecifierSet
-    from pip._vendor.packaging.utils import canonicalize_name, parse_wheel_filename
+except ImportError as error:
+    PACKAGING_MISSING: ImportError | None = error
+else:
+    PACKAGING_MISSING = None
 
 # Bump when the artifact's layout or contents change, so an old cached artifact is not reused.
 FORMAT = "2"
@@ -58,12 +63,28 @@ UV_MAX_GLIBC_MINOR = 40
 LOOKED_FOR = "uv.lock (here or above), pylock.toml, poetry.lock, requirements.txt, pyproject.toml"
 # The controller only needs the targets' tags, never their interpreters.
 ENV = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+# The app role's pins, for the script; the action is given them.
+SERVER_PINS = Path(__file__).resolve().parents[2] / "roles/app/files/server-requirements.txt"
 # uv from the dev extra sits beside this Python; otherwise one on PATH.
 UV = shutil.which("uv", path=os.pathsep.join([str(Path(sys.executable).parent), ENV["PATH"]]))
 
 
 class BuildError(Exception):
     pass
+
+
+class Request(NamedTuple):
+    name: str  # the app: its cache namespace and the release's name
+    cache: Path  # the cache root: builds under <cache>/<name>, git mirrors under <cache>/git
+    targets: dict[str, list[str]]  # PY-ARCH-GLIBC -> the hosts that run it (for messages)
+    server_pins: Path  # the app server's pins (gunicorn, uvicorn), part of every release
+    source: str = ""  # a local source directory, or
+    git_repo: str = ""  # a git repository, at
+    git_version: str = "HEAD"
+    release_id: str = ""  # overrides the computed id
+    project: str = "."  # the app's project dir in the tree, e.g. backend
+    requirements: str = ""  # a requirements file in the project dir; empty: detect
+    exclude: tuple[str, ...] = ()  # globs: a name anywhere, or a path from the root
 
 
 class Pin(NamedTuple):
@@ -117,11 +138,11 @@ def excluded(rel: PurePosixPath, patterns: list[str]) -> bool:
     )
 
 
-def fetch_source(args: argparse.Namespace, work: Path, patterns: list[str]) -> tuple[Path, str]:
+def fetch_source(request: Request, work: Path, patterns: list[str]) -> tuple[Path, str]:
     """The source tree in a scratch directory, and a note on where it came from."""
     tree = work / "src"
-    if not args.git_repo:
-        root = Path(args.source).resolve()
+    if not request.git_repo:
+        root = Path(request.source).resolve()
 
         def ignore(folder: str, names: list[str]) -> set[str]:
             rel = PurePosixPath(Path(folder).relative_to(root).as_posix())
@@ -129,12 +150,12 @@ def fetch_source(args: argparse.Namespace, work: Path, patterns: list[str]) -> t
 
         shutil.copytree(root, tree, ignore=ignore, symlinks=True)
         return tree, str(root)
-    mirror = args.cache / "git" / hashlib.sha256(args.git_repo.encode()).hexdigest()[:16]
+    mirror = request.cache / "git" / hashlib.sha256(request.git_repo.encode()).hexdigest()[:16]
     if not mirror.exists():
-        run("git", "clone", "--quiet", "--mirror", args.git_repo, mirror)
+        run("git", "clone", "--quiet", "--mirror", request.git_repo, mirror)
     else:
         run("git", "-C", mirror, "fetch", "--quiet", "--prune", "origin")
-    commit = run("git", "-C", mirror, "rev-parse", f"{args.git_version}^{{commit}}").strip()
+    commit = run("git", "-C", mirror, "rev-parse", f"{request.git_version}^{{commit}}").strip()
     run("git", "-C", mirror, "archive", "--format=tar", f"--output={work / 'src.tar'}", commit)
 
     def keep(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
@@ -144,7 +165,7 @@ def fetch_source(args: argparse.Namespace, work: Path, patterns: list[str]) -> t
     tree.mkdir()
     with tarfile.open(work / "src.tar") as tar:
         tar.extractall(tree, filter=keep)  # noqa: S202 (a filter that refuses unsafe members)
-    return tree, f"{args.git_repo}@{commit}"
+    return tree, f"{request.git_repo}@{commit}"
 
 
 def file_hash(path: Path) -> str:
@@ -273,7 +294,7 @@ def read_inputs(tree: Path, project: Path, requirements: str, work: Path) -> Inp
         if not pins or not all(pin.hashes for pin in pins.values()):  # resolved per target
             return Inputs(kind, [given], {}, requirement_names(text))
     elif requirements:
-        raise BuildError(f"--requirements {requirements}: no such file in the project dir")
+        raise BuildError(f"requirements {requirements!r}: no such file in the project dir")
     elif "project" in pyproject:
         deps = "\n".join(pyproject["project"].get("dependencies", []))
         return Inputs("pyproject.toml", [project / "pyproject.toml"], {}, requirement_names(deps))
@@ -439,22 +460,25 @@ def check_python(project: dict[str, Any], targets: list[Target]) -> None:
             )
 
 
-def build(args: argparse.Namespace, work: Path, cache: Path) -> dict[str, Any]:
-    hosts: dict[str, list[str]] = {}
-    for spec, _sep, host in (text.partition("=") for text in args.target):
-        hosts.setdefault(spec, []).extend(filter(None, host.split(",")))
-    targets = [Target(spec, *spec.split("-"), ", ".join(hosts[spec])) for spec in sorted(hosts)]
-    tree, origin = fetch_source(args, work, [*IGNORED, *args.exclude])
-    project = (tree / args.project).resolve()
+def build(request: Request, work: Path, cache: Path) -> dict[str, Any]:
+    targets = []
+    for spec, hosts in sorted(request.targets.items()):
+        fields = spec.split("-")
+        if len(fields) != 3 or not all(fields):
+            named = ", ".join(hosts) or "no host"
+            raise BuildError(f"target {spec!r} of {named}: not PY-ARCH-GLIBC")
+        targets.append(Target(spec, *fields, ", ".join(hosts)))
+    tree, origin = fetch_source(request, work, [*IGNORED, *request.exclude])
+    project = (tree / request.project).resolve()
     if not project.is_dir() or not project.is_relative_to(tree):
-        raise BuildError(f"--project {args.project}: no such directory in the source tree")
+        raise BuildError(f"project {request.project!r}: no such directory in the source tree")
     rel, metadata = project.relative_to(tree).as_posix(), read_toml(project / "pyproject.toml")
     static_version = metadata.get("project", {}).get("version")
     check_python(metadata.get("project", {}), targets)
-    server = args.server_pins.read_text()
-    parts = [FORMAT, tree_hash(tree), rel, args.requirements, server]
+    server = request.server_pins.read_text()
+    parts = [FORMAT, tree_hash(tree), rel, request.requirements, server]
     built_id = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
-    release = args.release_id or built_id
+    release = request.release_id or built_id
     out = cache / "builds"
     out.mkdir(parents=True, exist_ok=True)
     names = {
@@ -463,10 +487,10 @@ def build(args: argparse.Namespace, work: Path, cache: Path) -> dict[str, Any]:
     paths = {t: out / name for t, name in names.items()}
     todo = [t for t in targets if not paths[t].exists()]
     if todo:
-        inputs = read_inputs(tree, project, args.requirements, work)
+        inputs = read_inputs(tree, project, request.requirements, work)
         wheel = build_project(tree, project, work)
         name, version = wheel_name_version(wheel) if wheel else ("", "0")
-        meta = {"name": args.name, "version": static_version or version}
+        meta = {"name": request.name, "version": static_version or version}
         meta |= {"origin": origin, "build": built_id, "lock": inputs.kind, "project": rel}
         meta["resolved"] = not inputs.locked
     for target in todo:
@@ -490,14 +514,28 @@ def build(args: argparse.Namespace, work: Path, cache: Path) -> dict[str, Any]:
     }
 
 
+def build_release(request: Request) -> dict[str, Any]:
+    """Builds, or finds in the cache, the release's artifact for every target."""
+    if PACKAGING_MISSING:
+        raise BuildError(f"the controller's Python lacks packaging: {PACKAGING_MISSING}")
+    if bool(request.source) == bool(request.git_repo):
+        raise BuildError("give exactly one of source and git_repo")
+    if request.source and not Path(request.source).is_dir():
+        raise BuildError(f"source {request.source!r}: no such directory")
+    cache = request.cache / request.name
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as scratch:
+        return build(request, Path(scratch).resolve(), cache)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add = parser.add_argument
     add("--name", required=True, help="app name: the cache namespace")
-    add("--source", help="local source directory")
-    add("--git-repo")
+    add("--source", default="", help="local source directory")
+    add("--git-repo", default="")
     add("--git-version", default="HEAD")
     add("--release-id", default="", help="override the computed id")
     add("--cache", required=True, type=Path)
@@ -509,16 +547,18 @@ def main() -> None:
     )
     add("--project", default=".", help="the app's project dir in the tree, e.g. backend")
     add("--requirements", default="", help="requirements file in the project dir (default: detect)")
-    add("--server-pins", type=Path, default=Path(__file__).with_name("server-requirements.txt"))
+    add("--server-pins", type=Path, default=SERVER_PINS)
     add("--exclude", action="append", default=[], help="glob: a name or a path from the root")
     args = parser.parse_args()
-    if bool(args.source) == bool(args.git_repo):
-        sys.exit("give exactly one of --source and --git-repo")
-    cache = args.cache / args.name
-    cache.mkdir(parents=True, exist_ok=True)
+    targets: dict[str, list[str]] = {}
+    for spec, _sep, hosts in (text.partition("=") for text in args.target):
+        targets.setdefault(spec, []).extend(filter(None, hosts.split(",")))
+    request = Request(
+        args.name, args.cache, targets, args.server_pins, args.source, args.git_repo,
+        args.git_version, args.release_id, args.project, args.requirements, tuple(args.exclude),
+    )  # fmt: skip
     try:
-        with tempfile.TemporaryDirectory(dir=cache) as scratch:
-            print(json.dumps(build(args, Path(scratch).resolve(), cache)))
+        print(json.dumps(build_release(request)))
     except BuildError as error:
         sys.exit(str(error))
 

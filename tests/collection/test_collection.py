@@ -50,6 +50,7 @@ def test_the_tarball_installs_with_its_dependencies_in_bounds(installed: Path) -
         "roles/app/tasks/main.yml",
         "playbooks/site.yml",
         "plugins/action/fast_template.py",
+        "plugins/plugin_utils/app_release.py",
     ]:
         assert (root / part).is_file(), part
     assert not (root / "tests" / "output").exists()
@@ -60,13 +61,14 @@ def test_the_tarball_installs_with_its_dependencies_in_bounds(installed: Path) -
 
 def test_every_module_plugin_and_role_has_its_documentation(installed: Path) -> None:
     expected = {
-        "module": {"fast_template"},
+        "module": {"fast_template", "app_release"},
         "filter": {
             "peer_addresses",
             "local_or_address",
             "upstream_servers",
             "connection_url",
             "output_tail",
+            "status_line",
         },
         "role": {"base", "app", "nginx", "postgresql", "redis", "provision", "rollout"},
     }

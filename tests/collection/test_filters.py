@@ -74,3 +74,32 @@ def test_output_tail_keeps_the_end_and_masks_every_secret() -> None:
     out = tail(text, 3, ["s3cret", "s3cret-long", ""])
     assert out.splitlines()[0] == "line 48"
     assert "s3cret" not in out and "postgresql://app:********@db password ********" in out
+
+
+def test_status_line_writes_each_key_as_a_word_in_order() -> None:
+    line = FILTERS["status_line"]
+    status = {
+        "current": "r2",
+        "previous": None,
+        "ready": True,
+        "drained": False,
+        "port": 5432,
+        "certs": {"reference-app": "88d", "other": None},
+        "down": ["reference-app/10.0.0.21:8000", "reference-app/10.0.0.22:8000"],
+    }
+    assert line(status) == (
+        "current=r2 previous=absent ready=yes drained=no port=5432"
+        " certs=reference-app:88d,other:absent"
+        " down=reference-app/10.0.0.21:8000,reference-app/10.0.0.22:8000"
+    )
+
+
+def test_status_line_writes_empty_collections_as_none_and_nests_the_same_way() -> None:
+    line = FILTERS["status_line"]
+    assert line({"down": [], "certs": {}}) == "down=none certs=none"
+    assert line({"clusters": [{"version": "16", "online": True}, []]}) == (
+        "clusters=version:16,online:yes,none"
+    )
+    assert line({}) == ""
+    with pytest.raises(AnsibleFilterError, match="status_line expects a dict, got list"):
+        line(["not", "a", "dict"])

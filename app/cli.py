@@ -2,6 +2,7 @@
 
 app-migrate [upgrade REV | downgrade REV | current | history]   (default: upgrade head)
 app-admin create-user EMAIL [--password-stdin]
+app-admin prune-messages [--older-than-days N]
 """
 
 import argparse
@@ -65,9 +66,22 @@ async def _create_user(dsn: str, email: str, password: str) -> bool:
         await conn.close()
 
 
+async def _prune_messages(dsn: str, days: int) -> int:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        status = await conn.execute(
+            "DELETE FROM messages WHERE created_at < now() - make_interval(days => $1)", days
+        )
+    finally:
+        await conn.close()
+    return int(status.split()[-1])
+
+
 def admin(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="app-admin", description="Administer the app's users.")
+    parser = argparse.ArgumentParser(prog="app-admin", description="Administer the app's data.")
     sub = parser.add_subparsers(dest="action", required=True)
+    prune = sub.add_parser("prune-messages", help="Delete messages older than a number of days.")
+    prune.add_argument("--older-than-days", type=int, default=30)
     create = sub.add_parser(
         "create-user", help="Create a user, or set the password of an existing one."
     )
@@ -76,6 +90,16 @@ def admin(argv: list[str] | None = None) -> None:
         "--password-stdin", action="store_true", help="Read the password from standard input."
     )
     args = parser.parse_args(argv)
+    if args.action == "prune-messages":
+        try:
+            settings = DatabaseSettings.load()
+        except ValidationError as exc:
+            sys.exit(f"app-admin: {exc}")
+        if args.older_than_days < 1:
+            sys.exit("app-admin: --older-than-days must be at least 1")
+        deleted = asyncio.run(_prune_messages(settings.asyncpg_dsn, args.older_than_days))
+        print(f"deleted {deleted} messages older than {args.older_than_days} days")
+        return
 
     raw_password = (
         sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")

@@ -5,6 +5,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends
 from redis.asyncio import Redis
+from rq import Queue
 from starlette.requests import HTTPConnection
 
 from app.cache import MessageListCache
@@ -26,6 +27,11 @@ def _redis(connection: HTTPConnection) -> Redis:
     return redis
 
 
+def _jobs(connection: HTTPConnection) -> Queue:
+    jobs: Queue = connection.app.state.jobs
+    return jobs
+
+
 def _cache(connection: HTTPConnection) -> MessageListCache:
     cache: MessageListCache = connection.app.state.cache
     return cache
@@ -35,3 +41,4 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
 RedisDep = Annotated[Redis, Depends(_redis)]
 CacheDep = Annotated[MessageListCache, Depends(_cache)]
+JobsDep = Annotated[Queue, Depends(_jobs)]

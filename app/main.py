@@ -8,8 +8,9 @@ from functools import cache
 from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import db
+from app import db, jobs
 from app.api import auth, health, messages
+from app.api import jobs as jobs_api
 from app.cache import MessageListCache, create_redis
 from app.errors import install_error_handlers
 from app.observability import (
@@ -35,6 +36,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis = redis
     app.state.cache = MessageListCache(redis, settings.redis_prefix, settings.cache_ttl_seconds)
     app.state.hub = hub
+    app.state.jobs = jobs.queue(settings)
     await hub.start()
     install_shutdown_hook(hub)
     log.info("started", extra={"release": settings.release_id, "env": settings.environment})
@@ -44,6 +46,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The server has stopped taking requests and waited for in-flight ones by now.
         await hub.stop()
         await redis.aclose()
+        app.state.jobs.connection.close()
         await pool.close()
         log.info("stopped")
 
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(messages.router)
+    app.include_router(jobs_api.router)
     app.include_router(ws_router)
 
     @app.get("/metrics", include_in_schema=False)

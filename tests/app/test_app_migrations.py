@@ -9,7 +9,7 @@ from app_support import BIN, Database, alembic, create_user, run_async
 def test_database_is_at_head(database: Database) -> None:
     result = alembic(database, "current")
     assert result.returncode == 0, result.stderr
-    assert "0001 (head)" in result.stdout
+    assert "0002 (head)" in result.stdout
 
 
 def test_app_migrate_is_idempotent(app_env: dict[str, str], database: Database) -> None:
@@ -23,7 +23,7 @@ def test_app_migrate_is_idempotent(app_env: dict[str, str], database: Database) 
             check=False,
         )
         assert result.returncode == 0, result.stderr
-    assert "0001 (head)" in result.stdout
+    assert "0002 (head)" in result.stdout
 
 
 def test_schema_is_owned_by_the_unprivileged_app_role(database: Database) -> None:

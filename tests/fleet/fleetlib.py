@@ -17,7 +17,7 @@ APP_HOSTS = {"fleet-app1": "10.231.0.21", "fleet-app2": "10.231.0.22"}
 WEB, DATA, CLIENT = "10.231.0.10", "10.231.0.30", "fleet-client"
 SITE_HOSTS = ["fleet-web1", "fleet-app1", "fleet-app2", "fleet-data1"]
 SOCK = "/run/reference-app.sock"
-KINDS = {"read", "version", "write", "ws"}  # the load's traffic (load.py)
+KINDS = {"read", "version", "write", "job", "ws"}  # the load's traffic (load.py)
 RECAP = re.compile(
     r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M
 )
@@ -64,6 +64,21 @@ def sh(container: str, command: str, stdin: str | None = None) -> subprocess.Com
     )
 
 
+WORKERS = ["reference-app-worker@1", "reference-app-worker@2"]  # the local inventory's
+
+
+def process_releases(host: str) -> list[str]:
+    """The release each worker process runs: its command line starts with the virtualenv of
+    the release `current` pointed to when it started (its cwd is not readable without ptrace)."""
+    releases = []
+    for unit in WORKERS:
+        pid = sh(host, f"systemctl show -p MainPID --value {unit}").stdout.strip()
+        running = pid not in ("", "0")
+        line = sh(host, f"tr '\\0' ' ' < /proc/{pid}/cmdline").stdout if running else ""
+        releases.append(line.split("/releases/")[1].split("/")[0] if "/releases/" in line else "")
+    return releases
+
+
 def served_release(host: str) -> str:
     out = sh(host, f"curl -s --max-time 5 --unix-socket {SOCK} http://localhost/version").stdout
     return json.loads(out)["release"] if out.startswith("{") else ""
@@ -99,15 +114,17 @@ def load_token(email: str = "load@fleet.test") -> str:
     if ca.returncode:
         raise RuntimeError(f"fleet-client cannot fetch the ACME root: {ca.stderr}")
     password = "load-password-7d2f9a41"
-    created = sh(
-        "fleet-app1",
-        "set -a && . /srv/reference-app/shared/env && "
-        "exec /srv/reference-app/current/venv/bin/app-admin "
-        f"create-user {email} --password-stdin",
-        stdin=password + "\n",
+    # As a user creates their first admin: playbooks/run.yml, the password on the command's
+    # standard input from a file on the controller, never on a command line or in the output.
+    secret = CACHE / "load-password"
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
+    command = {"run_command": ["app-admin", "create-user", email, "--password-stdin"]}
+    created = playbook(
+        "playbooks/run.yml", "-e", json.dumps(command), "-e", f"run_stdin_file={secret}"
     )
-    if created.returncode:
-        raise RuntimeError(f"app-admin create-user failed: {created.stderr}")
+    if created.rc or password in created.out or "created" not in created.out:
+        raise RuntimeError(f"run.yml app-admin create-user: {created.out[-3000:]}")
     token = sh(
         CLIENT,
         "curl -sf --cacert /root/fleet-ca.pem https://www.fleet.test/api/auth/token "

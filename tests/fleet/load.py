@@ -1,11 +1,13 @@
 """Steady load through nginx over HTTPS, recording every response; runs on fleet-client with
 Debian's python3 and python3-websockets only.
 
-Four kinds of traffic, each request on a new TLS connection (nothing hides behind a kept-alive
+Five kinds of traffic, each request on a new TLS connection (nothing hides behind a kept-alive
 one): `read` (GET /api/messages, the cached list), `version` (GET /version, which names the
-release and host that answered), `write` (POST /api/messages with a bearer token) and `ws` (a
-WebSocket session that must receive, within 5 s, a message it posts itself: it crosses the
-web host, an app host, Redis pub/sub and maybe the other app host).
+release and host that answered), `write` (POST /api/messages with a bearer token), `job`
+(POST /api/jobs: a background job of half a second, its id in the record's detail, which the
+app's workers run and record) and `ws` (a WebSocket session that must receive, within 5 s, a
+message it posts itself: it crosses the web host, an app host, Redis pub/sub and maybe the
+other app host).
 
 One JSON line per response: {"t": unix time, "kind", "ok", "ms", "detail"}. Runs until the
 stop file exists.
@@ -56,13 +58,18 @@ def request(method: str, path: str, body: bytes | None = None) -> tuple[int, byt
 def http_loop(kind: str, method: str, path: str, pause: float) -> None:
     while not os.path.exists(STOPFILE):
         started = time.time()
+        job = f"load-{uuid.uuid4().hex[:16]}"
         try:
             body = (
-                json.dumps({"body": f"load {uuid.uuid4()}"}).encode() if method == "POST" else None
+                json.dumps({"id": job, "seconds": 0.5}).encode()
+                if kind == "job"
+                else json.dumps({"body": f"load {uuid.uuid4()}"}).encode()
+                if method == "POST"
+                else None
             )
             status, payload = request(method, path, body)
-            ok = status in (200, 201)
-            detail = str(status)
+            ok = status in (200, 201, 202)
+            detail = job if kind == "job" and ok else str(status)
             if kind == "version" and ok:
                 answer = json.loads(payload)
                 detail = f"{answer['release']}@{answer['host']}"
@@ -109,6 +116,7 @@ threads = [
     threading.Thread(target=http_loop, args=("read", "GET", "/api/messages?limit=20", 0.02 * PACE)),
     threading.Thread(target=http_loop, args=("version", "GET", "/version", 0.05 * PACE)),
     threading.Thread(target=http_loop, args=("write", "POST", "/api/messages", 0.1 * PACE)),
+    threading.Thread(target=http_loop, args=("job", "POST", "/api/jobs", 0.2 * PACE)),
     threading.Thread(target=ws_loop, args=(0.2 * PACE,)),
 ]
 for thread in threads:

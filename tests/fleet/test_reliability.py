@@ -7,6 +7,7 @@ nginx over HTTPS (tests/fleet/load.py) while the steps below run, each step addi
 depend on each other: the first failure stops the rest.
 """
 
+import re
 import statistics
 import subprocess
 import time
@@ -27,6 +28,7 @@ from fleetlib import (
     load_token,
     percentile,
     playbook,
+    process_releases,
     reachable,
     served_release,
     sh,
@@ -160,6 +162,10 @@ def test_deploy_new_release(first_release: str) -> None:
     )
     served = {r["detail"].split("@")[0] for r in records if r["kind"] == "version" and r["ok"]}
     assert {first_release, "fleet-r2"} <= served, served  # the load really crossed the switch
+    # The workers switched with the web process.
+    assert {host: process_releases(host) for host in APP_HOSTS} == dict.fromkeys(
+        APP_HOSTS, ["fleet-r2"] * 2
+    )
     ROWS[-1]["note"] = f"{first_release[:12]} -> fleet-r2 on both app hosts"
     assert ROWS[-1]["failed"] == 0
 
@@ -179,6 +185,9 @@ def test_deploy_of_an_unready_release_rolls_back_and_stops() -> None:
     assert {host: served_release(host) for host in APP_HOSTS} == dict.fromkeys(
         APP_HOSTS, "fleet-r2"
     )
+    assert {host: process_releases(host) for host in APP_HOSTS} == dict.fromkeys(
+        APP_HOSTS, ["fleet-r2"] * 2
+    )
     ROWS[-1]["note"] = "first host rolled back, rollout stopped, fleet-r2 everywhere"
     assert ROWS[-1]["failed"] == 0
 
@@ -190,7 +199,10 @@ def test_rollback_returns_the_previous_release(first_release: str) -> None:
     assert {host: served_release(host) for host in APP_HOSTS} == dict.fromkeys(
         APP_HOSTS, first_release
     )
-    ROWS[-1]["note"] = f"back to {first_release[:12]} on both app hosts"
+    assert {host: process_releases(host) for host in APP_HOSTS} == dict.fromkeys(
+        APP_HOSTS, [first_release] * 2
+    )
+    ROWS[-1]["note"] = f"back to {first_release[:12]} on both app hosts, web and workers"
     assert ROWS[-1]["failed"] == 0
 
 
@@ -278,13 +290,62 @@ def test_servers_are_held_from_unattended_upgrades_and_upgraded_drained() -> Non
     assert ROWS[-1]["failed"] == 0
 
 
+def test_the_scheduled_job_runs_on_one_host() -> None:
+    app1, app2 = APP_HOSTS
+    assert sh(app1, "systemctl is-active reference-app-prune.timer").stdout.strip() == "active"
+    assert sh(app2, "systemctl cat reference-app-prune.timer").returncode != 0
+    # What the timer starts, started now: the prune command in the current release.
+    run = sh(app1, "systemctl start reference-app-prune.service")
+    assert run.returncode == 0, run.stderr
+    journal = sh(app1, "journalctl -u reference-app-prune.service -n 5 --no-pager").stdout
+    assert "deleted " in journal, journal
+
+
 def test_status_reports_every_host(first_release: str) -> None:
     run = playbook("playbooks/status.yml")
     assert run.rc == 0, run.out[-3000:]
     assert all(host in run.out for host in SITE_HOSTS)
     assert run.out.count(f"serving={first_release}") == len(APP_HOSTS), run.out[-2000:]
     assert "certs=reference-app:" in run.out and "down=none" in run.out, run.out[-2000:]
-    row("status.yml", run.seconds, "releases, units, certificate days left, nothing drained")
+    # Each app host's workers; the job's timer and last run on the first app host only.
+    workers = ["worker@1.service=active", "worker@2.service=active"]
+    assert all(run.out.count(word) == len(APP_HOSTS) for word in workers), run.out[-2000:]
+    assert run.out.count("prune.timer=active") == 1 and "jobs=prune:success@" in run.out
+    row("status.yml", run.seconds, "releases, units, workers, the job's last run, certificates")
+
+
+def test_every_job_enqueued_so_far_ran_exactly_once() -> None:
+    """Through deploys, a failed deploy, a rollback, restarts and upgrades: each job the API
+    accepted ran once, none lost when its worker was stopped, none twice."""
+    accepted = {r["detail"] for r in LOAD.records(0, time.time()) if r["kind"] == "job" and r["ok"]}
+    query = "SELECT job_id || ' ' || runs FROM job_runs WHERE job_id LIKE 'load-%'"
+    started, runs = time.monotonic(), {}
+    while time.monotonic() - started < 60:  # the queue drains at a second per job per worker
+        out = sh("fleet-data1", f'runuser -u postgres -- psql -d app -Atc "{query}"').stdout
+        runs = dict(line.split() for line in out.splitlines() if line.strip())
+        if accepted <= set(runs):
+            break
+        time.sleep(2)
+    missing = accepted - set(runs)
+    twice = {job: count for job, count in runs.items() if count != "1"}
+    row("jobs through the rollouts", time.monotonic() - started,
+        f"{len(accepted)} accepted, {len(accepted) - len(missing)} ran, "
+        f"{len(missing)} lost, {len(twice)} ran more than once")  # fmt: skip
+    assert accepted and not missing and not twice, (sorted(missing)[:5], twice)
+
+
+def test_logs_merges_the_app_hosts_journals_by_time() -> None:
+    run = playbook("playbooks/logs.yml", "-e", "logs_since=-30min", "-e", "logs_lines=200")
+    assert run.rc == 0, run.out[-3000:]
+    stamp = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) (fleet-app\d) (\S+)"
+    entries = re.findall(stamp, run.out)
+    assert {host for _, host, _ in entries} == set(APP_HOSTS), run.out[-3000:]
+    assert [when for when, _, _ in entries] == sorted(when for when, _, _ in entries)
+    # The one-off run that created the load's user (fleetlib.load_token), by its process name.
+    runs = playbook("playbooks/logs.yml", "-e", "logs_process=run")
+    assert runs.rc == 0, runs.out[-3000:]
+    assert re.search(r"fleet-app1 reference-app-run-", runs.out), runs.out[-3000:]
+    row("logs.yml", run.seconds, f"{len(entries)} lines of both app hosts, merged by time")
 
 
 # ---------------------------------------------------------------- 6. the fault matrix
@@ -294,6 +355,7 @@ NEEDS = {
     "version": set(),
     "read": {"PostgreSQL"},  # the list is cached in Redis, but each write invalidates it
     "write": {"PostgreSQL"},  # stored first; announcing it over Redis is best effort
+    "job": {"PostgreSQL", "Redis"},  # the token's user is read, the job queued in Redis
     "ws": {"PostgreSQL", "Redis"},  # posts a message, then waits for its announcement
 }
 # When an app host is lost, nginx retries idempotent requests on the other one, never a POST it
@@ -521,3 +583,34 @@ def test_firewall_matrix() -> None:
 
 def test_load_ends() -> None:
     LOAD.stop()
+
+
+def test_maintenance_answers_the_app_routes_and_keeps_health_up() -> None:
+    """After the load: the app's routes are meant to answer 503 meanwhile. /health is probed
+    all along, from before maintenance goes on until after it is off."""
+    curl = "curl -s -o /dev/null --cacert /root/fleet-ca.pem -w '%{http_code}\\n'"
+    loop = f"do {curl} https://www.fleet.test/health; sleep 0.05; done"
+    probe = subprocess.Popen(
+        ["docker", "exec", CLIENT, "sh", "-c",
+         f"rm -f /root/probe.stop; while [ ! -e /root/probe.stop ]; {loop}"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        on = playbook("playbooks/maintenance.yml", "-e", "state=on")
+        assert on.rc == 0, on.out[-3000:]
+        api = sh(CLIENT, "curl -s -D- -o /dev/null --cacert /root/fleet-ca.pem "
+                         "https://www.fleet.test/api/messages").stdout.lower()  # fmt: skip
+        assert api.startswith("http/2 503") and "retry-after: 300" in api, api
+        assert "strict-transport-security" in api, api
+        off = playbook("playbooks/maintenance.yml", "-e", "state=off")
+        assert off.rc == 0, off.out[-3000:]
+        back = sh(CLIENT, f"{curl} https://www.fleet.test/api/messages").stdout.strip()
+        assert back == "200", back
+    finally:
+        sh(CLIENT, "touch /root/probe.stop")
+        codes = probe.communicate(timeout=30)[0].split()
+    failed = [code for code in codes if code != "200"]
+    ROWS.append({"step": "maintenance.yml on, then off", "seconds": round(on.seconds + off.seconds),
+                 "requests": len(codes), "failed": len(failed),
+                 "note": "app routes 503 + Retry-After; requests: /health"})  # fmt: skip
+    assert codes and not failed, failed[:10]

@@ -553,6 +553,7 @@ def test_maintenance_page_when_no_app_server_answers(client, acme_root, host, na
         assert result.stdout.startswith("HTTP/2 503"), result.stdout
         assert "Down for maintenance" in result.stdout
         assert "strict-transport-security" in result.stdout.lower()
+        assert "retry-after: 300" in result.stdout.lower()
     finally:
         for unit in units:
             runner.run(f"systemctl start {unit}")

@@ -309,9 +309,10 @@ def test_status_reports_every_host(first_release: str) -> None:
     assert "certs=reference-app:" in run.out and "down=none" in run.out, run.out[-2000:]
     # Each app host's workers; the job's timer and last run on the first app host only.
     workers = ["worker@1.service=active", "worker@2.service=active"]
+    workers += [f"processes=worker@1:{first_release},worker@2:{first_release}"]
     assert all(run.out.count(word) == len(APP_HOSTS) for word in workers), run.out[-2000:]
     assert run.out.count("prune.timer=active") == 1 and "jobs=prune:success@" in run.out
-    row("status.yml", run.seconds, "releases, units, workers, the job's last run, certificates")
+    row("status.yml", run.seconds, "releases, units, workers' releases, the job's last run, certs")
 
 
 def test_every_job_enqueued_so_far_ran_exactly_once() -> None:
@@ -361,7 +362,7 @@ NEEDS = {
 # When an app host is lost, nginx retries idempotent requests on the other one, never a POST it
 # has sent (it may have been applied), and the WebSockets the host held close: those need it.
 APP_HOST = "an app host"
-for kind in ("write", "ws"):
+for kind in ("write", "job", "ws"):
     NEEDS[kind].add(APP_HOST)
 # After the part is back, every kind of request answers again within this many seconds.
 RECOVERY = 2.0

@@ -307,10 +307,17 @@ def test_failing_migration_changes_nothing(host):
     shutil.copy(PROJECT / "pyproject.toml", source)
     shutil.copy(PROJECT / "README.md", source)
     shutil.copytree(PROJECT / "app", source / "app", ignore=shutil.ignore_patterns("__pycache__"))
-    (source / "app/migrations/versions/0002_broken.py").write_text(
+    # On top of the app's newest migration: the one no other names as its down revision.
+    texts = [path.read_text() for path in (source / "app/migrations/versions").glob("*.py")]
+    named = {re.search(r'^revision[^=]*= "(\w+)"', text, re.M).group(1) for text in texts}
+    downs = [re.search(r'^down_revision[^=]*= "(\w+)"', text, re.M) for text in texts]
+    below = {match.group(1) for match in downs if match}
+    (head,) = named - below
+    (source / "app/migrations/versions/9999_broken.py").write_text(
         '"""broken: creates a table, then fails."""\n'
         "import sqlalchemy as sa\nfrom alembic import op\n\n"
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        f'revision = "9999"\ndown_revision = "{head}"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
         "def upgrade() -> None:\n"
         '    op.create_table("broken_probe", sa.Column("id", sa.Integer, primary_key=True))\n'
         '    op.execute("SELECT 1 / 0")\n\n\n'

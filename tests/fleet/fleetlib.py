@@ -14,8 +14,9 @@ PROJECT = Path(__file__).resolve().parents[2]
 CACHE = PROJECT / ".cache" / "fleet"
 INVENTORY = PROJECT / "inventories" / "local"
 APP_HOSTS = {"fleet-app1": "10.231.0.21", "fleet-app2": "10.231.0.22"}
+WORKER_HOST, WORKER = "fleet-worker1", "10.231.0.41"  # the worker group: app processes only
 WEB, DATA, CLIENT = "10.231.0.10", "10.231.0.30", "fleet-client"
-SITE_HOSTS = ["fleet-web1", "fleet-app1", "fleet-app2", "fleet-data1"]
+SITE_HOSTS = ["fleet-web1", "fleet-app1", "fleet-app2", "fleet-worker1", "fleet-data1"]
 SOCK = "/run/reference-app.sock"
 KINDS = {"read", "version", "write", "job", "ws"}  # the load's traffic (load.py)
 RECAP = re.compile(
@@ -64,7 +65,8 @@ def sh(container: str, command: str, stdin: str | None = None) -> subprocess.Com
     )
 
 
-WORKERS = ["reference-app-worker@1", "reference-app-worker@2"]  # the local inventory's
+# The local inventory's worker processes, on WORKER_HOST.
+WORKERS = ["reference-app-worker@1", "reference-app-worker@2"]
 
 
 def process_releases(host: str) -> list[str]:
@@ -99,6 +101,9 @@ def wait_ready(host: str, timeout: float = 120) -> float:
     raise AssertionError(f"{host} not ready after {timeout}s")
 
 
+LOAD_PASSWORD = "load-password-7d2f9a41"  # of the users load_token creates
+
+
 def load_token(email: str = "load@fleet.test") -> str:
     """Gives fleet-client the ACME CA, creates a user for the load and returns its bearer
     token (an API token from /api/auth/token, through nginx)."""
@@ -113,7 +118,7 @@ def load_token(email: str = "load@fleet.test") -> str:
     )
     if ca.returncode:
         raise RuntimeError(f"fleet-client cannot fetch the ACME root: {ca.stderr}")
-    password = "load-password-7d2f9a41"
+    password = LOAD_PASSWORD
     # As a user creates their first admin: playbooks/run.yml, the password on the command's
     # standard input from a file on the controller, never on a command line or in the output.
     secret = CACHE / "load-password"

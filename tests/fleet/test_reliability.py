@@ -7,6 +7,7 @@ nginx over HTTPS (tests/fleet/load.py) while the steps below run, each step addi
 depend on each other: the first failure stops the rest.
 """
 
+import json
 import re
 import statistics
 import subprocess
@@ -23,6 +24,9 @@ from fleetlib import (
     KINDS,
     SITE_HOSTS,
     WEB,
+    WORKER,
+    WORKER_HOST,
+    WORKERS,
     Load,
     Run,
     load_token,
@@ -77,11 +81,11 @@ def test_fresh_fleet_bootstrapped_as_root_over_ssh() -> None:
     assert created.rc == 0, created.out[-3000:]
     run = playbook("playbooks/bootstrap.yml")
     assert run.rc == 0, run.out[-3000:]
-    row("bootstrap.yml as root over SSH", run.seconds, "4 fresh hosts")
+    row("bootstrap.yml as root over SSH", run.seconds, f"{len(SITE_HOSTS)} fresh hosts")
 
 
 def test_root_login_is_refused_afterwards() -> None:
-    for address in [WEB, *APP_HOSTS.values(), DATA]:
+    for address in [WEB, *APP_HOSTS.values(), WORKER, DATA]:
         result = subprocess.run(
             [
                 "ssh", "-i", str(CACHE / "id_ed25519"), "-o", "BatchMode=yes",
@@ -162,11 +166,9 @@ def test_deploy_new_release(first_release: str) -> None:
     )
     served = {r["detail"].split("@")[0] for r in records if r["kind"] == "version" and r["ok"]}
     assert {first_release, "fleet-r2"} <= served, served  # the load really crossed the switch
-    # The workers switched with the web process.
-    assert {host: process_releases(host) for host in APP_HOSTS} == dict.fromkeys(
-        APP_HOSTS, ["fleet-r2"] * 2
-    )
-    ROWS[-1]["note"] = f"{first_release[:12]} -> fleet-r2 on both app hosts"
+    # The worker host's processes switched too, in their turn after the app hosts.
+    assert process_releases(WORKER_HOST) == ["fleet-r2"] * 2
+    ROWS[-1]["note"] = f"{first_release[:12]} -> fleet-r2 on both app hosts and the worker host"
     assert ROWS[-1]["failed"] == 0
 
 
@@ -181,13 +183,11 @@ def test_deploy_of_an_unready_release_rolls_back_and_stops() -> None:
     assert runs[0].rc != 0
     assert "release fleet-r3-unready failed readiness" in runs[0].out
     assert "rolled back to fleet-r2" in runs[0].out
-    # The rollout stopped at the first host: the second never switched.
+    # The rollout stopped at the first host: the others never switched.
     assert {host: served_release(host) for host in APP_HOSTS} == dict.fromkeys(
         APP_HOSTS, "fleet-r2"
     )
-    assert {host: process_releases(host) for host in APP_HOSTS} == dict.fromkeys(
-        APP_HOSTS, ["fleet-r2"] * 2
-    )
+    assert process_releases(WORKER_HOST) == ["fleet-r2"] * 2
     ROWS[-1]["note"] = "first host rolled back, rollout stopped, fleet-r2 everywhere"
     assert ROWS[-1]["failed"] == 0
 
@@ -199,27 +199,29 @@ def test_rollback_returns_the_previous_release(first_release: str) -> None:
     assert {host: served_release(host) for host in APP_HOSTS} == dict.fromkeys(
         APP_HOSTS, first_release
     )
-    assert {host: process_releases(host) for host in APP_HOSTS} == dict.fromkeys(
-        APP_HOSTS, [first_release] * 2
-    )
-    ROWS[-1]["note"] = f"back to {first_release[:12]} on both app hosts, web and workers"
+    assert process_releases(WORKER_HOST) == [first_release] * 2
+    ROWS[-1]["note"] = f"back to {first_release[:12]} on both app hosts and the worker host"
     assert ROWS[-1]["failed"] == 0
 
 
-def test_rolling_restart() -> None:
-    before = {
-        host: sh(host, "systemctl show -p MainPID --value reference-app.service").stdout
-        for host in APP_HOSTS
+def main_pids() -> dict[tuple[str, str], str]:
+    """The main PID of each app host's web service and of each of the worker host's workers."""
+    units = [(host, "reference-app.service") for host in APP_HOSTS]
+    units += [(WORKER_HOST, f"{unit}.service") for unit in WORKERS]
+    return {
+        (host, unit): sh(host, f"systemctl show -p MainPID --value {unit}").stdout
+        for host, unit in units
     }
+
+
+def test_rolling_restart() -> None:
+    before = main_pids()
     runs: list[Run] = []
     measure("restart.yml", lambda: runs.append(playbook("playbooks/restart.yml")) or "")
     assert runs[0].rc == 0, runs[0].out[-5000:]
-    after = {
-        host: sh(host, "systemctl show -p MainPID --value reference-app.service").stdout
-        for host in APP_HOSTS
-    }
-    assert all(before[host] != after[host] for host in APP_HOSTS), (before, after)
-    ROWS[-1]["note"] = "new gunicorn master on both app hosts"
+    after = main_pids()
+    assert all(before[unit] != after[unit] for unit in before), (before, after)
+    ROWS[-1]["note"] = "new gunicorn master on both app hosts, new workers on the worker host"
     assert ROWS[-1]["failed"] == 0
 
 
@@ -266,6 +268,34 @@ def test_a_setting_that_fails_on_the_first_host_goes_back_and_spares_the_others(
     assert ROWS[-1]["failed"] == 0
 
 
+def test_a_process_that_does_not_stay_up_goes_back_with_its_settings() -> None:
+    """The worker host alone (--limit): its worker's command changes to one that does not
+    exist, so its restart on the changed settings fails and the old unit comes back."""
+    unit = "/etc/systemd/system/reference-app-worker@.service"
+    before, releases = sh(WORKER_HOST, f"cat {unit}").stdout, process_releases(WORKER_HOST)
+    process = {"name": "worker", "command": ["app-worker-missing"], "group": "worker"}
+    process["instances"] = len(WORKERS)
+    bad = ["--limit", WORKER_HOST, "--tags", "app,deploy"]
+    bad += ["-e", json.dumps({"app_processes": [process]})]
+    runs: list[Run] = []
+    measure(
+        "site.yml with a process that does not start",
+        lambda: runs.append(playbook("site.yml", *bad)) or "",
+    )
+    assert runs[0].rc != 0
+    assert "did not stay up" in runs[0].out, runs[0].out[-3000:]
+    assert "app-worker-missing" in runs[0].out, runs[0].out[-3000:]
+    assert "Back to the last good settings" in runs[0].out, runs[0].out[-3000:]
+    # The old unit, its workers running again on their release, no restart left pending.
+    assert sh(WORKER_HOST, f"cat {unit}").stdout == before
+    active = sh(WORKER_HOST, f"systemctl is-active {' '.join(WORKERS)}").stdout.split()
+    assert active == ["active"] * len(WORKERS)
+    assert process_releases(WORKER_HOST) == releases
+    assert sh(WORKER_HOST, "test -e /srv/reference-app/restart-pending").returncode != 0
+    ROWS[-1]["note"] = f"{WORKER_HOST} back on its worker unit, workers on {releases[0][:12]}"
+    assert ROWS[-1]["failed"] == 0
+
+
 def held(host: str) -> str:
     return sh(host, "apt-config dump Unattended-Upgrade::Package-Blacklist").stdout
 
@@ -290,10 +320,16 @@ def test_servers_are_held_from_unattended_upgrades_and_upgraded_drained() -> Non
     assert ROWS[-1]["failed"] == 0
 
 
-def test_the_scheduled_job_runs_on_one_host() -> None:
+def test_the_worker_and_the_scheduled_job_run_on_their_hosts() -> None:
     app1, app2 = APP_HOSTS
+    # The worker process on the worker group's host only, which runs no web process.
+    for host in APP_HOSTS:
+        assert sh(host, "systemctl cat reference-app-worker@.service").returncode != 0, host
+    assert sh(WORKER_HOST, "systemctl cat reference-app.service").returncode != 0
+    # The job on the first app host only.
     assert sh(app1, "systemctl is-active reference-app-prune.timer").stdout.strip() == "active"
     assert sh(app2, "systemctl cat reference-app-prune.timer").returncode != 0
+    assert sh(WORKER_HOST, "systemctl cat reference-app-prune.timer").returncode != 0
     # What the timer starts, started now: the prune command in the current release.
     run = sh(app1, "systemctl start reference-app-prune.service")
     assert run.returncode == 0, run.stderr
@@ -307,10 +343,12 @@ def test_status_reports_every_host(first_release: str) -> None:
     assert all(host in run.out for host in SITE_HOSTS)
     assert run.out.count(f"serving={first_release}") == len(APP_HOSTS), run.out[-2000:]
     assert "certs=reference-app:" in run.out and "down=none" in run.out, run.out[-2000:]
-    # Each app host's workers; the job's timer and last run on the first app host only.
+    # The worker host's workers and their release; the job's timer and last run on the first
+    # app host only.
     workers = ["worker@1.service=active", "worker@2.service=active"]
     workers += [f"processes=worker@1:{first_release},worker@2:{first_release}"]
-    assert all(run.out.count(word) == len(APP_HOSTS) for word in workers), run.out[-2000:]
+    assert all(run.out.count(word) == 1 for word in workers), run.out[-2000:]
+    assert re.search(rf"{WORKER_HOST} +worker: current={first_release} ", run.out), run.out[-2000:]
     assert run.out.count("prune.timer=active") == 1 and "jobs=prune:success@" in run.out
     row("status.yml", run.seconds, "releases, units, workers' releases, the job's last run, certs")
 
@@ -335,18 +373,18 @@ def test_every_job_enqueued_so_far_ran_exactly_once() -> None:
     assert accepted and not missing and not twice, (sorted(missing)[:5], twice)
 
 
-def test_logs_merges_the_app_hosts_journals_by_time() -> None:
-    run = playbook("playbooks/logs.yml", "-e", "logs_since=-30min", "-e", "logs_lines=200")
+def test_logs_merges_the_app_and_worker_hosts_journals_by_time() -> None:
+    run = playbook("playbooks/logs.yml", "-e", "logs_since=-30min", "-e", "logs_lines=300")
     assert run.rc == 0, run.out[-3000:]
-    stamp = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) (fleet-app\d) (\S+)"
+    stamp = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) (fleet-(?:app|worker)\d) (\S+)"
     entries = re.findall(stamp, run.out)
-    assert {host for _, host, _ in entries} == set(APP_HOSTS), run.out[-3000:]
+    assert {host for _, host, _ in entries} == {*APP_HOSTS, WORKER_HOST}, run.out[-3000:]
     assert [when for when, _, _ in entries] == sorted(when for when, _, _ in entries)
     # The one-off run that created the load's user (fleetlib.load_token), by its process name.
     runs = playbook("playbooks/logs.yml", "-e", "logs_process=run")
     assert runs.rc == 0, runs.out[-3000:]
     assert re.search(r"fleet-app1 reference-app-run-", runs.out), runs.out[-3000:]
-    row("logs.yml", run.seconds, f"{len(entries)} lines of both app hosts, merged by time")
+    row("logs.yml", run.seconds, f"{len(entries)} lines of the app and worker hosts, by time")
 
 
 # ---------------------------------------------------------------- 6. the fault matrix
@@ -562,7 +600,11 @@ def test_firewall_matrix() -> None:
         ("fleet-web1", app2, 8000): True,
         ("fleet-data1", app1, 8000): False,
         ("fleet-app2", app1, 8000): False,
-        # PostgreSQL and Redis from the app hosts only
+        ("fleet-web1", WORKER, 8000): False,
+        # PostgreSQL and Redis from the app and worker hosts only
+        (WORKER_HOST, DATA, 5432): True,
+        (WORKER_HOST, DATA, 6379): True,
+        (WORKER_HOST, app1, 8000): False,
         ("fleet-app1", DATA, 5432): True,
         ("fleet-app1", DATA, 6379): True,
         ("fleet-app2", DATA, 5432): True,

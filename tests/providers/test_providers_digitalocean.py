@@ -18,6 +18,7 @@ def _seed(standin: DigitalOceanStandIn) -> None:
         ("web1", ["web"]),
         ("app1", ["app"]),
         ("app2", ["app"]),
+        ("worker1", ["worker"]),
         ("data1", ["db", "redis"]),
         ("solo1", ["web", "app", "db", "redis"]),
     ]:
@@ -36,9 +37,10 @@ def test_inventory_groups_droplets_by_role_tag(do_api: DigitalOceanStandIn, tmp_
     inv = inventory(do_inventory_dir(do_api, tmp_path / "inv") / "digitalocean.yml", _env())
     assert inv.groups["web"] == {"web1", "solo1"}
     assert inv.groups["app"] == {"app1", "app2", "solo1"}
+    assert inv.groups["worker"] == {"worker1"}
     assert inv.groups["db"] == {"data1", "solo1"}
     assert inv.groups["redis"] == {"data1", "solo1"}
-    assert set(inv.hostvars) == {"web1", "app1", "app2", "data1", "solo1"}
+    assert set(inv.hostvars) == {"web1", "app1", "app2", "worker1", "data1", "solo1"}
 
 
 def test_inventory_ssh_goes_public_internal_traffic_private(

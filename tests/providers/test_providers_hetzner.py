@@ -28,6 +28,7 @@ def _seed(standin: HcloudStandIn) -> None:
     standin.add_server(
         "app2", labels={**PROJECT, "app": "true"}, networks=[net["id"]], image="debian-13"
     )
+    standin.add_server("worker1", labels={**PROJECT, "worker": "true"}, networks=[net["id"]])
     standin.add_server(
         "data1", labels={**PROJECT, "db": "true", "redis": "true"}, networks=[net["id"]]
     )
@@ -50,9 +51,10 @@ def test_inventory_groups_servers_by_role_label(hcloud: HcloudStandIn) -> None:
     inv = inventory(CONFIG, hcloud_env(hcloud))
     assert inv.groups["web"] == {"web1", "solo1"}
     assert inv.groups["app"] == {"app1", "app2", "solo1"}
+    assert inv.groups["worker"] == {"worker1"}
     assert inv.groups["db"] == {"data1", "solo1"}
     assert inv.groups["redis"] == {"data1", "solo1"}
-    assert set(inv.hostvars) == {"web1", "app1", "app2", "data1", "solo1"}
+    assert set(inv.hostvars) == {"web1", "app1", "app2", "worker1", "data1", "solo1"}
 
 
 def test_inventory_ssh_goes_public_internal_traffic_private(hcloud: HcloudStandIn) -> None:

@@ -6,8 +6,10 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,3 +64,30 @@ def run_playbook(
         text=True,
         env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"},
     )
+
+
+SECRET = "dummy-password-0123456789"
+ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDYxNTM2ODc2NzQ0YjRiMmI3ZmM5ZjY0ZTRhYjdiZjQ1 test"
+
+
+def site_inventory(path: Path, groups: dict[str, dict[str, str]], **values: Any) -> Path:
+    """Writes an inventory of localhost aliases for the site's check playbook: each group's
+    hosts with their private addresses, dummy secrets (check.yml only refuses empty or
+    CHANGE-ME ones), an admin key, and `values` for what would otherwise come from a host."""
+    local = {
+        "ansible_connection": "local",
+        "ansible_host": "127.0.0.1",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "vault_postgresql_app_password": SECRET,
+        "vault_redis_app_password": SECRET,
+        "vault_app_secret_key": SECRET,
+        "base_admin_ssh_keys": [ADMIN_KEY],
+        **values,
+    }
+    children = {
+        group: {"hosts": {host: {"private_address": address} for host, address in hosts.items()}}
+        for group, hosts in groups.items()
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"all": {"vars": local, "children": children}}, sort_keys=False))
+    return path

@@ -2,8 +2,9 @@
 
 Runs the real check playbook (with the collection's wiring, playbooks/group_vars/all) against a
 throwaway inventory of localhost aliases: app1 and app2 with 3 workers each and the default
-pool of 10, db1 for PostgreSQL. The checks change nothing; no container is needed.
-Their need: 2 * 3 * 10 + 2 (one one-off command) + 10 (the reserve) = 72 connections.
+pool of 10, worker1 (the worker group) with 2 instances of a process of 4 connections each,
+db1 for PostgreSQL. The checks change nothing; no container is needed.
+Their need: 2 * 3 * 10 + 2 * 4 + 2 (one one-off command) + 10 (the reserve) = 80 connections.
 """
 
 import getpass
@@ -18,12 +19,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collection"))
 from collectionlib import tool
+from conftest import SECRET as PASSWORD
+from conftest import site_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK = ROOT / "playbooks" / "check.yml"
-NEEDED = 72
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDYxNTM2ODc2NzQ0YjRiMmI3ZmM5ZjY0ZTRhYjdiZjQ1 test"
-PASSWORD = "dummy-password-0123456789"
+NEEDED = 80
 BUDGET_TASK = "TASK [Check | the app hosts' database connections fit in max_connections]"
 ROLE_ALONE = """
 - name: PostgreSQL's checks alone
@@ -40,42 +41,32 @@ ROLE_ALONE = """
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # The inventory in a directory of its own, so that nothing else there is read as its vars.
-    path = tmp_path_factory.mktemp("budget") / "inventory" / "hosts.yml"
-    path.parent.mkdir()
-    local = {
-        "ansible_connection": "local",
-        "ansible_host": "127.0.0.1",
-        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-        # Secrets (dummies; check.yml only refuses empty or CHANGE-ME ones).
-        "vault_postgresql_app_password": PASSWORD,
-        "vault_redis_app_password": PASSWORD,
-        "vault_app_secret_key": PASSWORD,
-        # base: a key for the admin user, and whoever runs this may log in (base reads the
-        # connecting user from SUDO_USER, else the user the tasks run as).
-        "base_admin_ssh_keys": [KEY],
-        "base_ssh_allow_users": ["deploy", getpass.getuser(), os.environ.get("SUDO_USER", "root")],
+    return site_inventory(
+        tmp_path_factory.mktemp("budget") / "inventory" / "hosts.yml",
+        {
+            "app": {"app1": "10.9.0.21", "app2": "10.9.0.22"},
+            "worker": {"worker1": "10.9.0.41"},
+            "db": {"db1": "10.9.0.30"},
+        },
+        # base: whoever runs this may log in (base reads the connecting user from SUDO_USER,
+        # else the user the tasks run as).
+        base_ssh_allow_users=["deploy", getpass.getuser(), os.environ.get("SUDO_USER", "root")],
         # What would otherwise come from the host: the workers from its cores and memory, the
         # PostgreSQL version from its Debian release, the memory PostgreSQL plans with.
-        "app_workers": 3,
-        "postgresql_version": "15",
-        "postgresql_memory_mb": 1024,
-    }
-    hosts = {
-        "all": {
-            "vars": local,
-            "children": {
-                "app": {
-                    "hosts": {
-                        "app1": {"private_address": "10.9.0.21"},
-                        "app2": {"private_address": "10.9.0.22"},
-                    }
-                },
-                "db": {"hosts": {"db1": {"private_address": "10.9.0.30"}}},
-            },
-        }
-    }
-    path.write_text(yaml.safe_dump(hosts, sort_keys=False))
-    return path
+        app_workers=3,
+        # A queue worker on the worker group's hosts only.
+        app_processes=[
+            {
+                "name": "worker",
+                "command": ["app-worker"],
+                "instances": 2,
+                "group": "worker",
+                "db_connections": 4,
+            }
+        ],
+        postgresql_version="15",
+        postgresql_memory_mb=1024,
+    )
 
 
 def run(inventory: Path, *args: str, playbook: Path = CHECK) -> tuple[int, str]:
@@ -111,14 +102,19 @@ def budget_results(output: str) -> list[str]:
 
 
 def test_one_connection_short_stops_before_any_change(inventory: Path) -> None:
-    # The command's and the reserve's connections count: 71 is one short of 60 + 2 + 10.
+    # The processes', the command's and the reserve's connections count: 79 is one short of
+    # 60 + 8 + 2 + 10.
     code, output = run(inventory, "-e", f"postgresql_max_connections={NEEDED - 1}")
     message = errors(output)
     assert code != 0, output[-4000:]
     expected = f"needs {NEEDED} connections, more than postgresql_max_connections ({NEEDED - 1})"
     assert expected in message, output[-4000:]
     for host in ("app1", "app2"):
-        assert f"{host} opens up to 30 (3 workers x app_db_pool_size 10)" in message, message
+        assert (
+            f"{host} opens up to 30 (3 workers x app_db_pool_size 10, its processes 0)" in message
+        )
+    worker = "worker1 opens up to 8 (0 workers x app_db_pool_size 10, its processes 8)"
+    assert worker in message, message
     assert "a one-off command 2 (app_db_command_connections)" in message, message
     assert "10 are kept (postgresql_reserved_connections)" in message, message
     stats = recap(output)
@@ -130,8 +126,8 @@ def test_an_app_host_left_out_by_limit_is_named(inventory: Path) -> None:
     code, output = run(inventory, "--limit", "app1,db1")
     message = errors(output)
     assert code != 0, output[-4000:]
-    assert "but app2 is not in this run (left out by --limit" in message, output[-4000:]
-    assert "include it (--limit app1,db1,app2)" in message, message
+    assert "but app2, worker1 are not in this run (left out by --limit" in message, output[-4000:]
+    assert "include them (--limit app1,db1,app2,worker1)" in message, message
     assert "failed=1 " in recap(output)["db1"], recap(output)
 
 
@@ -159,7 +155,7 @@ def test_the_derived_budget_fits_and_is_checked_once_per_run(
     code, output = run(inventory, playbook=twice)
     assert code == 0, output[-4000:]
     stats = recap(output)
-    assert set(stats) == {"app1", "app2", "db1"}, output[-4000:]
+    assert set(stats) == {"app1", "app2", "worker1", "db1"}, output[-4000:]
     assert all("changed=0 " in line and "failed=0 " in line for line in stats.values()), stats
     first, second = budget_results(output)
     assert "ok: [db1]" in first and "skipping: [db1]" in second, output[-4000:]

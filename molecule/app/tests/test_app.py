@@ -141,16 +141,31 @@ def test_service_runs_as_app_user(host):
 
 
 def test_sandbox_exposure(host):
-    out = host.check_output("systemd-analyze security --no-pager reference-app.service")
-    exposure = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out).group(1))
-    print(f"systemd-analyze security reference-app.service: {exposure}")
-    assert exposure <= 2.0
+    for unit in ["reference-app.service", "reference-app-worker@1.service"]:
+        out = host.check_output(f"systemd-analyze security --no-pager {unit}")
+        exposure = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out).group(1))
+        print(f"systemd-analyze security {unit}: {exposure}")
+        assert exposure <= 2.0, unit
+
+
+def worker_release(host):
+    """The release the reference app's queue worker runs: its command line starts with the
+    virtualenv of its release."""
+    pid = host.check_output("systemctl show -p MainPID --value reference-app-worker@1.service")
+    line = host.run(f"tr '\\0' ' ' < /proc/{pid}/cmdline").stdout
+    return line.split("/releases/")[1].split("/")[0] if "/releases/" in line else ""
 
 
 def test_ready_and_version_match_current(host, first_release):
     status, body = get(host, "/health/ready")
     assert status == 200, body
     assert release(host) == first_release
+    # The worker beside the web process, as the app user, on the same release.
+    worker = "reference-app-worker@1.service"
+    assert host.service(worker).is_running and host.service(worker).is_enabled
+    pid = host.check_output(f"systemctl show -p MainPID --value {worker}")
+    assert host.check_output(f"ps -o user= --pid {pid}") == "app"
+    assert worker_release(host) == first_release
 
 
 def test_tcp_port_serves_the_web_host(host, probe):
@@ -293,6 +308,7 @@ def test_new_release_without_a_failed_request(host, probe, first_release):
     print(f"requests during the deploy: unix socket {counts[0]}, tcp {counts[1]}")
     assert rc == 0, out
     assert release(host) == "t-second"
+    assert worker_release(host) == "t-second"
     for count in counts:
         assert count["failed"] == 0, count
         assert count["ok"] > 0

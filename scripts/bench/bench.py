@@ -45,6 +45,7 @@ from fleetlib import (
     CACHE,
     CLIENT,
     DATA,
+    LOAD_PASSWORD,
     PROJECT,
     SITE_HOSTS,
     WEB,
@@ -227,8 +228,8 @@ WRK_LINE = {
 TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(container: str, url: str, script: str = "") -> dict[str, float]:
-    out = must(sh(container, f"{WRK} {script} '{url}'"), f"wrk {url}")
+def wrk(container: str, url: str, script: str = "", command: str = WRK) -> dict[str, float]:
+    out = must(sh(container, f"{command} {script} '{url}'"), f"wrk {url}")
     figures: dict[str, float] = {"rps": round(float(WRK_LINE["rps"].search(out).group(1)))}
     for key in ("p50", "p99"):
         value, unit = WRK_LINE[key].search(out).groups()
@@ -241,10 +242,10 @@ def wrk(container: str, url: str, script: str = "") -> dict[str, float]:
     return figures
 
 
-def warm_wrk(container: str, url: str, script: str = "") -> dict[str, float]:
+def warm_wrk(container: str, url: str, script: str = "", command: str = WRK) -> dict[str, float]:
     """The figures of a second wrk run; the first warms caches, connections, lazy imports."""
-    wrk(container, url, script)
-    return wrk(container, url, script)
+    wrk(container, url, script, command)
+    return wrk(container, url, script, command)
 
 
 def endpoints(container: str, base: str) -> dict[str, dict[str, float]]:
@@ -330,23 +331,69 @@ def serve() -> None:
         say(f"  {name}: {fixed[name]}")
     serving["fixed"] = fixed
 
-    say("tuning: gunicorn worker count and uvicorn's event loop, cached read on fleet-app1")
-    # (label, server command, port); smaller pools: the service's own workers keep theirs.
+    say("tuning: uvicorn's event loop and HTTP parser, cached read on fleet-app1")
     uvicorn = "env APP_DB_POOL_MAX_SIZE=4 venv/bin/uvicorn app.main:app --port 9001"
-    variants = [(f"gunicorn, {n} worker(s)", gunicorn_variant(n), 9100) for n in (1, 2, 4)]
-    variants += [
-        ("uvicorn, asyncio + h11", f"{uvicorn} --loop asyncio --http h11", 9001),
-        ("uvicorn, uvloop + httptools", f"{uvicorn} --loop uvloop --http httptools", 9001),
+    variants = [
+        ("uvicorn, asyncio + h11", f"{uvicorn} --loop asyncio --http h11"),
+        ("uvicorn, uvloop + httptools", f"{uvicorn} --loop uvloop --http httptools"),
     ]
     tuning = []
-    for label, command, port in variants:
-        background(APP1, command, port)
-        url = f"http://127.0.0.1:{port}{ENDPOINTS['cached read']}"
+    for label, command in variants:
+        background(APP1, command, 9001)
+        url = f"http://127.0.0.1:9001{ENDPOINTS['cached read']}"
         tuning.append({"variant": label} | warm_wrk(APP1, url))
-        stop_background(APP1, command, port)
+        stop_background(APP1, command, 9001)
         say(f"  {tuning[-1]}")
     serving["tuning"] = tuning
     results["serving"] = serving
+
+
+# The worker count's evidence: each count from 1 to the guides' 2 * cores + 1, against an
+# endpoint of each kind. The app host's cores are this machine's (containers share them).
+# A token costs an argon2 hash (about 0.2 s of CPU, in a thread): 4 connections keep its
+# queue within wrk's 2 s timeout.
+WORKER_ENDPOINTS = {
+    "cached read (Redis, JSON)": ("/api/messages?limit=20", "", WRK),
+    "database write (PostgreSQL)": ("/api/messages", "-s /root/write.lua", WRK),
+    "token (argon2, CPU)": ("/api/auth/token", "-s /root/token.lua", "wrk -t2 -c4 -d10s --latency"),
+}
+
+
+def workers() -> None:
+    cores = os.cpu_count() or 1
+    say(f"workers: gunicorn with 1 to {2 * cores + 1} uvicorn workers on fleet-app1")
+    email = f"bench-workers-{int(time.time())}@fleet.test"
+    token = load_token(email)
+    apt_install(APP1, "wrk")
+    lua = {
+        "write.lua": (
+            'wrk.method = "POST"\nwrk.body = \'{"body": "bench"}\'\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        ),
+        "token.lua": (
+            'wrk.method = "POST"\n'
+            f'wrk.body = "username={email.replace("@", "%40")}&password={LOAD_PASSWORD}"\n'
+            'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+        ),
+    }
+    for name, script in lua.items():
+        sh(APP1, f"cat > /root/{name}", script)
+    rows = []
+    for count in range(1, 2 * cores + 2):
+        command = gunicorn_variant(count)
+        background(APP1, command, 9100)
+        for endpoint, (path, script, wrk_command) in WORKER_ENDPOINTS.items():
+            figures = warm_wrk(APP1, f"http://127.0.0.1:9100{path}", script, wrk_command)
+            # The master's and its workers' resident memory after each endpoint (the runuser
+            # and sh that started them name the config too).
+            rss = sh(APP1, f"ps -o rss=,args= -p $(pgrep -d, -f bench-gunicorn-{count}.conf) "
+                     "| grep -v -e runuser -e 'sh -c' | awk '{s+=$1} END {print s}'")  # fmt: skip
+            figures["rss_mib"] = round(int(must(rss, "ps").strip() or 0) / 1024)
+            rows.append({"workers": count, "endpoint": endpoint} | figures)
+            say(f"  {rows[-1]}")
+        stop_background(APP1, command, 9100)
+    results["workers"] = {"cores": cores, "rows": rows}
 
 
 # ------------------------------------------------------------------------------ security
@@ -647,6 +694,33 @@ def builds_section() -> list[str]:
     ]
 
 
+def workers_section() -> list[str]:
+    """The worker count's evidence (the workers phase), when a run has measured it."""
+    if "workers" not in results:
+        return []
+    measured = results["workers"]
+    counts = sorted({row["workers"] for row in measured["rows"]})
+    cell = {(row["workers"], row["endpoint"]): row for row in measured["rows"]}
+    header = ["workers"]
+    for endpoint in WORKER_ENDPOINTS:
+        header += [f"{endpoint} req/s", "p99 ms", "MiB after"]
+    lines = []
+    for count in counts:
+        line: list[object] = [count]
+        for endpoint in WORKER_ENDPOINTS:
+            row = cell.get((count, endpoint), {})
+            line += [row.get("rps", ""), row.get("p99", ""), row.get("rss_mib", "")]
+        lines.append(line)
+    return [
+        f"### Worker count ({measured['cores']} cores; gunicorn with the role's config on "
+        "fleet-app1, wrk there to 127.0.0.1; MiB: the master's and workers' resident memory "
+        "after that endpoint's runs)",
+        "",
+        table(header, lines),
+        "",
+    ]
+
+
 def report() -> str:
     m, serving, ship_rows = results["machine"], results["serving"], results["shipping"]
     by_step = {row["step"]: row for row in ship_rows}
@@ -785,6 +859,7 @@ def report() -> str:
             [[t["variant"], t["rps"], t["p50"], t["p99"], t["errors"]] for t in serving["tuning"]],
         ),
         "",
+        *workers_section(),
         "## Shipping",
         "",
         "Wall-clock time of each playbook from this machine over SSH; the rollouts ran under "
@@ -845,6 +920,7 @@ PHASES: dict[str, Callable[[], None]] = {
     "ship": ship,
     "rollouts": rollouts,
     "serve": serve,
+    "workers": workers,
     "security": security,
     "builds": builds,
 }

@@ -56,12 +56,13 @@ EOF
 }
 
 # PostgreSQL refuses to run as root, and the postgres user must reach its data directory:
-# a checkout under a private home directory falls back to /var/tmp.
+# a checkout under a private directory falls back to /var/tmp, in a directory of its own (the
+# cluster keeps the password of the checkout's env file).
 pg_data_dir() {
     if runuser -u postgres -- test -x "$state" 2>/dev/null; then
         echo "$state/pg"
     else
-        echo "/var/tmp/app-services-pg-$pg_port"
+        echo "/var/tmp/app-services-pg-$pg_port-$(printf '%s' "$state" | md5sum | cut -c1-12)"
     fi
 }
 

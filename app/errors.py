@@ -6,6 +6,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -51,7 +52,17 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _redis_unavailable(request: Request, exc: Exception) -> Response:
+    # Only a route that cannot do without Redis lets its error through (enqueueing a job); the
+    # cache and the WebSocket fan-out step aside instead.
+    log.warning("redis unavailable", extra={"error": type(exc).__name__})
+    return JSONResponse(
+        {"detail": "redis unavailable"}, status_code=503, headers={"Retry-After": "5"}
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     for exc_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_class, _database_unavailable)
+    app.add_exception_handler(RedisError, _redis_unavailable)

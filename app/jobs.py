@@ -23,7 +23,11 @@ QUEUE = "jobs"
 
 def queue(settings: Settings) -> Queue:
     """The queue the API enqueues on and the workers take from, under the app's Redis prefix."""
-    connection = Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout)
+    connection = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+    )
     return Queue(f"{settings.redis_prefix}:{QUEUE}", connection=connection)
 
 

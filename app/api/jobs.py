@@ -38,6 +38,7 @@ class JobRun(BaseModel):
     responses={
         400: {"model": ErrorResponse, "description": "Body is not valid JSON."},
         401: {"model": ErrorResponse, "description": "Missing or bad token."},
+        503: {"model": ErrorResponse, "description": "Redis, which holds the queue, is down."},
     },
 )
 async def enqueue_job(job: JobIn, _user: CurrentUser, jobs: JobsDep) -> dict[str, str]:

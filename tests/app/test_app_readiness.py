@@ -64,6 +64,14 @@ def test_redis_down_then_back(
         headers={"Authorization": f"Bearer {alice_token}"},
     )
     assert created.status_code == 201
+    # A job cannot be queued without Redis: a retryable status, not a server error.
+    queued = client.post(
+        "/api/jobs",
+        json={"id": "while-redis-is-down"},
+        headers={"Authorization": f"Bearer {alice_token}"},
+    )
+    assert queued.status_code == 503, queued.text
+    assert queued.headers["Retry-After"] == "5"
 
     services_ctl("up", "redis")
     wait_ready(client.base_url.__str__(), timeout=20)

@@ -14,6 +14,8 @@ import time
 
 import asyncpg
 from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from rq import Queue
 
 from app.settings import DatabaseSettings, Settings
@@ -21,12 +23,18 @@ from app.settings import DatabaseSettings, Settings
 QUEUE = "jobs"
 
 
-def queue(settings: Settings) -> Queue:
-    """The queue the API enqueues on and the workers take from, under the app's Redis prefix."""
+def queue(settings: Settings, *, patient: bool = False) -> Queue:
+    """The queue the API enqueues on and the workers take from, under the app's Redis prefix.
+
+    The API's client tries once more and gives up (a request is waiting, and gets a 503); a
+    worker's is `patient`, with redis-py's default retries, and rides out a restart of Redis.
+    """
+    retry = {} if patient else {"retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)}
     connection = Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
+        **retry,
     )
     return Queue(f"{settings.redis_prefix}:{QUEUE}", connection=connection)
 

@@ -19,5 +19,5 @@ def main() -> None:
         settings = Settings.load()
     except ValidationError as exc:
         sys.exit(f"app-worker: invalid settings: {exc}")
-    jobs = queue(settings)
+    jobs = queue(settings, patient=True)
     Worker([jobs], connection=jobs.connection).work(with_scheduler=False)

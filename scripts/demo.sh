@@ -19,9 +19,16 @@ ssh_as() {  # ssh_as USER ADDRESS: can USER log in with the fleet's key?
         "$1@$2" true >/dev/null 2>&1
 }
 
+# The inventory's hosts as NAME:ADDRESS, one per line.
+fleet_hosts() {
+    ansible-inventory -i "$inventory" --list 2>/dev/null | python3 -c 'import json, sys
+for name, host in sorted(json.load(sys.stdin)["_meta"]["hostvars"].items()):
+    print(name + ":" + host["private_address"])'
+}
+
 bootstrap_new_hosts() {
-    local new=()
-    for pair in fleet-web1:10.231.0.10 fleet-app1:10.231.0.21 fleet-app2:10.231.0.22 fleet-data1:10.231.0.30; do
+    local new=() pair
+    for pair in $(fleet_hosts); do
         ssh_as deploy "${pair#*:}" || new+=("${pair%%:*}")
     done
     if [ ${#new[@]} -gt 0 ]; then
@@ -47,8 +54,7 @@ smoke() {
 
 status() {
     printf '\n%-14s %-10s %-9s %s\n' host os systemd "services (active)"
-    for host in $(ansible-inventory -i "$inventory" --list 2>/dev/null \
-            | python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["_meta"]["hostvars"])))'); do
+    for host in $(fleet_hosts | cut -d: -f1); do
         if ! docker inspect "$host" >/dev/null 2>&1; then
             printf '%-14s %s\n' "$host" "(not created)"
             continue

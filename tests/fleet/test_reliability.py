@@ -109,7 +109,7 @@ def test_site_on_fresh_hosts() -> None:
 
 
 def test_load_starts() -> None:
-    LOAD.start(load_token(), pace=2.0)
+    LOAD.start(load_token(), pace=4.0)
     records = measure("load alone, 10 s", lambda: time.sleep(10))
     assert all(r["ok"] for r in records), [r for r in records if not r["ok"]][:5]
     assert {r["kind"] for r in records} == KINDS

@@ -25,6 +25,10 @@ if ! command -v ssh >/dev/null 2>&1; then
     fi
 fi
 
+# ansible.cfg's log_path: the full output of every run, readable by this user only.
+mkdir -p .cache
+[ -e .cache/ansible.log ] || install -m 0600 /dev/null .cache/ansible.log
+
 [ -f "$stamp" ] && exit 0
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 say "installing the pinned tooling into $venv"

@@ -85,7 +85,7 @@ def test_fresh_fleet_bootstrapped_as_root_over_ssh() -> None:
 
 
 def test_root_login_is_refused_afterwards() -> None:
-    for address in [WEB, *APP_HOSTS.values(), WORKER, DATA]:
+    for address in [WEB, *APP_HOSTS.values(), DATA]:
         result = subprocess.run(
             [
                 "ssh", "-i", str(CACHE / "id_ed25519"), "-o", "BatchMode=yes",
@@ -269,13 +269,14 @@ def test_a_setting_that_fails_on_the_first_host_goes_back_and_spares_the_others(
 
 
 def test_a_process_that_does_not_stay_up_goes_back_with_its_settings() -> None:
-    """The worker host alone (--limit): its worker's command changes to one that does not
-    exist, so its restart on the changed settings fails and the old unit comes back."""
+    """The app layer alone (--tags app,deploy): the worker's command changes to one that does
+    not exist, so the worker host's restart on the changed settings fails and its old unit comes
+    back; the app hosts, which do not run it, change nothing."""
     unit = "/etc/systemd/system/reference-app-worker@.service"
     before, releases = sh(WORKER_HOST, f"cat {unit}").stdout, process_releases(WORKER_HOST)
     process = {"name": "worker", "command": ["app-worker-missing"], "group": "worker"}
     process["instances"] = len(WORKERS)
-    bad = ["--limit", WORKER_HOST, "--tags", "app,deploy"]
+    bad = ["--tags", "app,deploy"]
     bad += ["-e", json.dumps({"app_processes": [process]})]
     runs: list[Run] = []
     measure(
@@ -376,7 +377,7 @@ def test_every_job_enqueued_so_far_ran_exactly_once() -> None:
 def test_logs_merges_the_app_and_worker_hosts_journals_by_time() -> None:
     run = playbook("playbooks/logs.yml", "-e", "logs_since=-30min", "-e", "logs_lines=300")
     assert run.rc == 0, run.out[-3000:]
-    stamp = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) (fleet-(?:app|worker)\d) (\S+)"
+    stamp = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) (fleet-(?:app\d|data1)) (\S+)"
     entries = re.findall(stamp, run.out)
     assert {host for _, host, _ in entries} == {*APP_HOSTS, WORKER_HOST}, run.out[-3000:]
     assert [when for when, _, _ in entries] == sorted(when for when, _, _ in entries)
@@ -600,11 +601,9 @@ def test_firewall_matrix() -> None:
         ("fleet-web1", app2, 8000): True,
         ("fleet-data1", app1, 8000): False,
         ("fleet-app2", app1, 8000): False,
+        # no TCP port on the worker host, which runs no web process
         ("fleet-web1", WORKER, 8000): False,
-        # PostgreSQL and Redis from the app and worker hosts only
-        (WORKER_HOST, DATA, 5432): True,
-        (WORKER_HOST, DATA, 6379): True,
-        (WORKER_HOST, app1, 8000): False,
+        # PostgreSQL and Redis from the app hosts (and the worker host, theirs) only
         ("fleet-app1", DATA, 5432): True,
         ("fleet-app1", DATA, 6379): True,
         ("fleet-app2", DATA, 5432): True,

@@ -21,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
-# The steps' logs hold Ansible's default output with each task's timing (conftest.py sets the
+# The steps' logs hold Ansible's default output with each task's timing (tests/conftest.py sets the
 # same for a pytest run of its own).
 export ANSIBLE_STDOUT_CALLBACK=ansible.builtin.default ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
 export ANSIBLE_LOG_PATH=/dev/null

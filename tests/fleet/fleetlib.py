@@ -14,9 +14,9 @@ PROJECT = Path(__file__).resolve().parents[2]
 CACHE = PROJECT / ".cache" / "fleet"
 INVENTORY = PROJECT / "inventories" / "local"
 APP_HOSTS = {"fleet-app1": "10.231.0.21", "fleet-app2": "10.231.0.22"}
-# The worker group: the app's processes only, on the data host.
-WORKER_HOST, WORKER = "fleet-data1", "10.231.0.30"
 WEB, DATA, CLIENT = "10.231.0.10", "10.231.0.30", "fleet-client"
+# The worker group: the app's processes only, on the data host.
+WORKER_HOST, WORKER = "fleet-data1", DATA
 SITE_HOSTS = ["fleet-web1", "fleet-app1", "fleet-app2", "fleet-data1"]
 SOCK = "/run/reference-app.sock"
 KINDS = {"read", "version", "write", "job", "ws"}  # the load's traffic (load.py)
@@ -39,7 +39,7 @@ def playbook(
     path: str, *extra: str, inventory: Path = INVENTORY, env: dict[str, str] | None = None
 ) -> Run:
     """Runs a playbook from the project's root; its output is kept under .cache/fleet/logs."""
-    # The default output (the recap, each task's result), as conftest.py sets for the tests:
+    # The default output (the recap, each task's result), as tests/conftest.py sets for the tests:
     # the benchmark runs playbooks from here too.
     env = {
         "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",

@@ -33,6 +33,8 @@ import sys
 import time
 import typing as t
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from ansible import constants as C
 from ansible.executor.stats import AggregateStats
@@ -73,6 +75,10 @@ class _LogOnly:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._real, name)
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{host} ({n})" for host, n in sorted(counter.items()))
 
 
 def _duration(seconds: float) -> str:
@@ -122,21 +128,27 @@ class CallbackModule(DefaultCallback):
         self._clear_status()
         self._screen.display(line, color=color, screen_only=True)
 
+    @contextmanager
+    def _on_screen(self) -> Iterator[None]:
+        """The default callback's output, on the screen and in the log."""
+        self._clear_status()
+        self._display = self._screen
+        try:
+            yield
+        finally:
+            self._display = self._log
+
     def _in_full(
         self, method: t.Callable[..., None], result: CallbackTaskResult, *args: bool
     ) -> None:
-        """What the default callback prints for this result, on the screen and in the log,
-        under its task's name (printed once per task)."""
-        self._clear_status()
+        """What the default callback prints for this result, under its task's name (printed
+        once per task)."""
         task = result.task
         if self._shown_task != task._uuid:
             self._say(f"\nTASK [{task.get_name().strip()}]")
             self._shown_task = task._uuid
-        self._display = self._screen
-        try:
+        with self._on_screen():
             method(result, *args)
-        finally:
-            self._display = self._log
 
     # ---------------------------------------------------------------- plays and tasks
 
@@ -155,11 +167,12 @@ class CallbackModule(DefaultCallback):
         if self._play_failed:
             outcome, color = f"FAILED on {', '.join(sorted(self._play_failed))}", C.COLOR_ERROR
         elif self._play_changed:
-            counts = ", ".join(f"{host} ({n})" for host, n in sorted(self._play_changed.items()))
-            outcome, color = f"changed {counts}", C.COLOR_CHANGED
+            outcome, color = f"changed {_counts(self._play_changed)}", C.COLOR_CHANGED
         else:
             outcome, color = "no change", C.COLOR_OK
         self._say(f"{name} · {took} · {outcome}", color=color)
+        self._changed.update(self._play_changed)
+        self._failed |= self._play_failed
         self._play_line = None
 
     def v2_playbook_on_play_start(self, play: Play) -> None:
@@ -171,13 +184,15 @@ class CallbackModule(DefaultCallback):
         self._play_failed = set()
         self._status(f"PLAY {name}")
 
+    def _task_status(self, task: Task, state: str = "") -> None:
+        play = self._play_line[0] if self._play_line else ""
+        self._status(f"{play} · task {self._task_number}: {task.get_name().strip()}{state}")
+
     def _task_started(self, task: Task) -> None:
         self._end_task()
         self._task_number += 1
-        name = task.get_name().strip()
-        self._task = (name, time.monotonic())
-        play = self._play_line[0] if self._play_line else ""
-        self._status(f"{play} · task {self._task_number}: {name}")
+        self._task = (task.get_name().strip(), time.monotonic())
+        self._task_status(task)
 
     def v2_playbook_on_task_start(self, task: Task, is_conditional: bool) -> None:
         super().v2_playbook_on_task_start(task, is_conditional)
@@ -191,9 +206,7 @@ class CallbackModule(DefaultCallback):
 
     def v2_runner_on_ok(self, result: CallbackTaskResult) -> None:
         if result.result.get("changed"):
-            host = result.host.get_name()
-            self._play_changed[host] += 1
-            self._changed[host] += 1
+            self._play_changed[result.host.get_name()] += 1
         if result.task.action in DEBUG_ACTIONS and not result.result.get("skipped_reason"):
             self._in_full(super().v2_runner_on_ok, result)
         else:
@@ -204,13 +217,11 @@ class CallbackModule(DefaultCallback):
             super().v2_runner_on_failed(result, ignore_errors)
             return
         self._play_failed.add(result.host.get_name())
-        self._failed.add(result.host.get_name())
         self._in_full(super().v2_runner_on_failed, result, ignore_errors)
 
     def v2_runner_on_unreachable(self, result: CallbackTaskResult) -> None:
         if not result.task.ignore_unreachable:
             self._play_failed.add(result.host.get_name())
-            self._failed.add(result.host.get_name())
         self._in_full(super().v2_runner_on_unreachable, result)
 
     def v2_runner_item_on_failed(self, result: CallbackTaskResult) -> None:
@@ -222,23 +233,16 @@ class CallbackModule(DefaultCallback):
     def v2_runner_retry(self, result: CallbackTaskResult) -> None:
         super().v2_runner_retry(result)
         left = result.result.get("retries", 0) - result.result.get("attempts", 0)
-        play = self._play_line[0] if self._play_line else ""
-        self._status(
-            f"{play} · task {self._task_number}: {result.task.get_name().strip()}"
-            f" (waiting, {left} tries left)"
-        )
+        self._task_status(result.task, f" (waiting, {left} tries left)")
 
     # ---------------------------------------------------------------- the end
 
     def v2_playbook_on_stats(self, stats: AggregateStats) -> None:
         self._end_play()
-        self._display = self._screen
-        try:
+        with self._on_screen():
             super().v2_playbook_on_stats(stats)
-        finally:
-            self._display = self._log
         slowest = sorted(self._task_times, reverse=True)[:3]
-        changed = ", ".join(f"{host} ({n})" for host, n in sorted(self._changed.items()))
+        changed = _counts(self._changed)
         took = _duration(time.monotonic() - self._started)
         lines = [
             f"{'FAILED' if self._failed else 'Done'} in {took}"

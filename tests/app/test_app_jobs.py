@@ -1,5 +1,6 @@
 """Background jobs: enqueued over the API, run by `app-worker` (RQ), each recorded once; a worker
-stopped with SIGTERM mid-job finishes it first; prune-messages deletes only old messages."""
+stopped with SIGTERM mid-job finishes it first, and one stopped just as a job is handed to it runs
+that job; prune-messages deletes only old messages."""
 
 import os
 import signal
@@ -12,6 +13,8 @@ import asyncpg
 import httpx
 import pytest
 from app_support import BIN, AppServer, Database, StartServer, bearer, run_async
+from redis import Redis
+from rq import Queue, Worker
 
 # A queue of this file's own: other tests (schemathesis) enqueue jobs of their own.
 QUEUE_ENV = {"APP_REDIS_PREFIX": f"jobs-{uuid.uuid4().hex[:8]}"}
@@ -80,6 +83,36 @@ def test_sigterm_mid_job_lets_the_job_finish(
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
     assert client.get(f"/api/jobs/{job_id}").json()["runs"] == 1
+
+
+def test_sigterm_as_a_job_is_handed_over_runs_the_job(
+    client: httpx.Client, alice_token: str, worker, app_env
+) -> None:
+    """The worker is frozen while it waits for a job; the job is enqueued, and Redis hands it to
+    the worker's waiting connection at once; SIGTERM comes before the worker has read it. With
+    RQ's own idle shutdown, which raises from the signal handler, the job is left in the queue's
+    intermediate list and never runs."""
+    redis = Redis.from_url(app_env["APP_REDIS_URL"])
+    jobs = Queue(f"{QUEUE_ENV['APP_REDIS_PREFIX']}:jobs", connection=redis)
+    deadline = time.monotonic() + 20
+    while not [w for w in Worker.all(queue=jobs) if w.get_state() == "idle"]:
+        assert time.monotonic() < deadline, "the worker never started waiting for jobs"
+        time.sleep(0.1)
+    time.sleep(0.5)  # inside its wait for a job now
+    worker.send_signal(signal.SIGSTOP)
+    job_id = f"test-{uuid.uuid4().hex[:12]}"
+    try:
+        response = client.post(
+            "/api/jobs", json={"id": job_id, "seconds": 0}, headers=bearer(alice_token)
+        )
+        assert response.status_code == 202, response.text
+        time.sleep(0.3)  # Redis has moved it to the frozen worker's wait
+        assert jobs.count == 0
+        worker.send_signal(signal.SIGTERM)
+    finally:
+        worker.send_signal(signal.SIGCONT)
+    assert worker.wait(timeout=30) == 0
+    assert wait_run(client, job_id, timeout=5)["runs"] == 1
 
 
 async def _messages(dsn: str, ages_in_days: list[int]) -> list[int]:

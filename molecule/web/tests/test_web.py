@@ -486,8 +486,10 @@ def test_renewal_serves_the_new_certificate_without_a_failed_request(client, acm
     assert len(load["serials"]) == 2, load
 
 
+# The argument spec reports every value of the wrong type or choice at once, and the role's own
+# rules every broken rule at once: a run each covers every case.
 BAD_VALUES = {
-    "invalid server name": (
+    "the role's rules": (
         {
             "nginx_sites": [
                 {
@@ -495,13 +497,13 @@ BAD_VALUES = {
                     "server_names": ["bad name!"],
                     "upstream_servers": ["web-upstream:8000"],
                 }
-            ]
+            ],
+            "nginx_ratelimit_api_rate": "-5r/s",
+            "nginx_ratelimit_auth_burst": -1,
         },
-        "server_names",
+        ["server_names", "nginx_ratelimit_api_rate", "nginx_ratelimit_auth_burst"],
     ),
-    "negative rate": ({"nginx_ratelimit_api_rate": "-5r/s"}, "nginx_ratelimit_api_rate"),
-    "negative burst": ({"nginx_ratelimit_auth_burst": -1}, "nginx_ratelimit_auth_burst"),
-    "unknown mode": ({"nginx_tls_mode": "letsencrypt"}, "nginx_tls_mode"),
+    "the argument spec": ({"nginx_tls_mode": "letsencrypt"}, ["nginx_tls_mode"]),
 }
 
 
@@ -509,11 +511,12 @@ BAD_VALUES = {
 def test_bad_variables_are_refused_before_any_change(case):
     target = testinfra.get_host("ansible://web-debian12", ansible_inventory=INVENTORY)
     before = config_digest(target)
-    overrides, variable = BAD_VALUES[case]
+    overrides, variables = BAD_VALUES[case]
     result = run_web_playbook("web-debian12", json.dumps(overrides))
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert variable in output, output
+    for variable in variables:
+        assert variable in output, (variable, output)
     assert "changed=0" in output, output
     assert config_digest(target) == before
 

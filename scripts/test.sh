@@ -33,7 +33,8 @@ scenarios=(base data web app)
 # built in the other lane. molecule:base, the heaviest on the CPU (fresh images, apt), comes
 # after the fleet: run beside it, it slowed the fleet by a quarter (1450 s against 1121 s).
 # validation and collection close the fleet's lane, providers the other: on a 2-core machine
-# the lanes took 1896 s and 1878 s.
+# the lanes took 2170 s and 2097 s (2026-12-06, a day the same steps ran about a fifth slower
+# than on 2026-12-05), before the fleet's restart.yml row went into upgrade.yml's.
 lane_a=(lint app release lab-wait lab-base molecule:data molecule:web molecule:app providers)
 lane_b=(lab fleet molecule:base validation collection)
 

@@ -13,10 +13,10 @@ One JSON line per response: {"t": unix time, "kind", "ok", "ms", "detail"}. Runs
 stop file exists.
 
 Usage: load.py HOST CAFILE TOKEN OUTFILE STOPFILE [PACE]
-PACE (default 1) stretches the pauses between requests: the reliability run uses 4, a quarter
-of the benchmark's rate (about 20 requests a second), which still sends dozens of requests
-across every switch and leaves the CPU to what is under test: on the suite's two cores the
-load at pace 2 took 0.4 of a core for the whole run, as much as a third lane of tests.
+PACE (default 1) stretches the pauses between requests: the reliability run uses 6, a sixth
+of the benchmark's rate (about 13 requests a second, a few hundred across each batch's drain and
+switch), and leaves the CPU to what is under test: at pace 4 the load took about a quarter of a
+core, client and servers together, an eighth of the suite's two cores for the fleet's whole run.
 """
 
 import asyncio

@@ -34,8 +34,9 @@ scenarios=(base data web app)
 # after the fleet: run beside it, it slowed the fleet by a quarter (1450 s against 1121 s).
 # The fleet's lane starts with the lab, which on a fresh machine installs Docker and builds the
 # Debian images (minutes); the other lane runs the steps that need no lab meanwhile, collection
-# among them. On a 2-core machine with the lab already there, the lanes took 1765 s (fleet 1418 s)
-# and 1793 s (molecule:app 780 s, lab-base 100 s) with collection in the fleet's lane.
+# among them. On a 2-core machine with the lab and the base images already there, the lanes
+# took 1676 s (fleet 1391 s) and 1848 s (molecule:app 852 s); building the base images adds
+# about 100 s to the second.
 lane_a=(lint app release collection lab-wait lab-base molecule:data molecule:web molecule:app providers)
 lane_b=(lab fleet molecule:base validation)
 

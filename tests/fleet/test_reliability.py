@@ -299,8 +299,8 @@ def test_servers_are_held_from_unattended_upgrades_and_upgraded_drained() -> Non
     nginx = sh("fleet-web1", "systemctl show -p MainPID --value nginx").stdout
     runs: list[Run] = []
     # Forced: every app and worker host drained and restarted, batch by batch (the rollout
-    # restart.yml runs, with the packages before it: molecule:app runs restart.yml itself), and
-    # nginx's binary swapped, even with nothing new.
+    # restart.yml runs, with the packages before it; molecule:app runs restart.yml only as far as
+    # the deploy lock refuses it), and nginx's binary swapped, even with nothing new.
     measure(
         "upgrade.yml (forced restarts)",
         lambda: runs.append(playbook("playbooks/upgrade.yml", "-e", "upgrade_restart=true")) or "",

@@ -37,8 +37,8 @@ scenarios=(base data web app)
 # among them. On a 2-core machine with the lab and the base images already there, the lanes
 # took 1676 s (fleet 1391 s) and 1848 s (molecule:app 852 s); building the base images adds
 # about 100 s to the second.
-lane_a=(lint app release collection lab-wait lab-base molecule:data molecule:web molecule:app providers)
-lane_b=(lab fleet molecule:base validation)
+lane_a=(lint app release collection lab-wait lab-base molecule:data molecule:web molecule:app providers validation)
+lane_b=(lab fleet molecule:base)
 
 log_dir=.cache/test-logs
 state=$log_dir/state

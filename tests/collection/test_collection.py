@@ -83,8 +83,8 @@ def test_every_module_plugin_and_role_has_its_documentation(installed: Path) -> 
 
 def test_the_playbooks_resolve_by_their_names(installed: Path, tmp_path: Path) -> None:
     names = ["site", "deploy", "rollback", "restart", "status", "upgrade", "bootstrap", "backup"]
-    names += ["restore", "check", "provision_hetzner", "provision_digitalocean", "scaffold"]
-    names += ["run", "logs", "maintenance"]
+    names += ["restore", "restore_dump", "check", "provision_hetzner", "provision_digitalocean"]
+    names += ["scaffold", "run", "logs", "maintenance"]
     for name in names:
         syntax = ["--syntax-check", "-i", "localhost,", f"{NAME}.{name}"]
         run(tool("ansible-playbook"), *syntax, collections=installed, cwd=tmp_path)

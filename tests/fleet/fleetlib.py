@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+import shlex
 import subprocess
 import time
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ APP_HOSTS = {"fleet-app1": "10.231.0.21", "fleet-app2": "10.231.0.22"}
 WEB, DATA, CLIENT = "10.231.0.10", "10.231.0.30", "fleet-client"
 # The worker group: the app's processes only, on the data host.
 WORKER_HOST, WORKER = "fleet-data1", DATA
-SITE_HOSTS = ["fleet-web1", "fleet-app1", "fleet-app2", "fleet-data1"]
+# pgBackRest's repository, away from the data host.
+BACKUP_HOST, BACKUP = "fleet-backup1", "10.231.0.40"
+SITE_HOSTS = ["fleet-web1", "fleet-app1", "fleet-app2", "fleet-data1", BACKUP_HOST]
 SOCK = "/run/reference-app.sock"
 KINDS = {"read", "version", "write", "job", "ws"}  # the load's traffic (load.py)
 RECAP = re.compile(
@@ -78,6 +81,12 @@ def sh(container: str, command: str, stdin: str | None = None) -> subprocess.Com
 
 # The local inventory's worker processes, on WORKER_HOST.
 WORKERS = ["reference-app-worker@1", "reference-app-worker@2"]
+
+
+def psql(sql: str, host: str = "fleet-data1") -> subprocess.CompletedProcess:
+    """A statement in the app database on the db host, as postgres; rows as `a|b` lines."""
+    command = f"runuser -u postgres -- psql -d app -q -v ON_ERROR_STOP=1 -Atc {shlex.quote(sql)}"
+    return sh(host, command)
 
 
 def process_releases(host: str) -> list[str]:

@@ -12,6 +12,7 @@ import json
 import re
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 
@@ -19,6 +20,8 @@ import pytest
 from conftest import ROWS
 from fleetlib import (
     APP_HOSTS,
+    BACKUP,
+    BACKUP_HOST,
     CACHE,
     CLIENT,
     DATA,
@@ -34,6 +37,7 @@ from fleetlib import (
     percentile,
     playbook,
     process_releases,
+    psql,
     reachable,
     served_release,
     sh,
@@ -86,7 +90,7 @@ def test_fresh_fleet_bootstrapped_as_root_over_ssh() -> None:
 
 
 def test_root_login_is_refused_afterwards() -> None:
-    for address in [WEB, *APP_HOSTS.values(), DATA]:
+    for address in [WEB, *APP_HOSTS.values(), DATA, BACKUP]:
         result = subprocess.run(
             [
                 "ssh", "-i", str(CACHE / "id_ed25519"), "-o", "BatchMode=yes",
@@ -347,7 +351,11 @@ def test_status_reports_every_host(first_release: str) -> None:
     assert all(run.out.count(word) == 1 for word in workers), run.out[-2000:]
     assert re.search(rf"{WORKER_HOST} +worker: current={first_release} ", run.out), run.out[-2000:]
     assert run.out.count("prune.timer=active") == 1 and "jobs=prune:success@" in run.out
-    row("status.yml", run.seconds, "releases, units, workers' releases, the job's last run, certs")
+    # The last good backup (site.yml took the first) and the archive's lag; the backup host's side.
+    backups = r"backup=\d{8}-\d{6}F\S*\(\d+[.]\d+h\) archive_lag=\d+s"
+    assert re.search(backups, run.out), run.out[-2000:]
+    assert re.search(rf"{BACKUP_HOST} +backup: .*server.service=active", run.out), run.out[-2000:]
+    row("status.yml", run.seconds, "releases, units, workers' releases, jobs, certs, backups")
 
 
 def test_every_job_enqueued_so_far_ran_exactly_once() -> None:
@@ -612,6 +620,13 @@ def test_firewall_matrix() -> None:
         ("fleet-app2", DATA, 6379): True,
         ("fleet-web1", DATA, 5432): False,
         ("fleet-web1", DATA, 6379): False,
+        # pgBackRest's TLS servers, each to the other side only
+        ("fleet-data1", BACKUP, 8432): True,
+        (BACKUP_HOST, DATA, 8432): True,
+        ("fleet-app1", BACKUP, 8432): False,
+        ("fleet-app1", DATA, 8432): False,
+        (CLIENT, BACKUP, 8432): False,
+        (CLIENT, BACKUP, 22): False,
     }
     started = time.monotonic()
     # At once: a closed port costs its probe's whole 3 s timeout (the firewall drops, it does
@@ -661,3 +676,162 @@ def test_maintenance_answers_the_app_routes_and_keeps_health_up() -> None:
                  "requests": len(codes), "failed": len(failed),
                  "note": "app routes 503 + Retry-After; requests: /health"})  # fmt: skip
     assert codes and not failed, failed[:10]
+
+
+# ---------------------------------------------------------------- 8. backups and restores
+
+
+class Writer:
+    """Rows written one at a time into a table of the app database on the db host, each
+    acknowledged (id and time) before the next: what a restore must bring back."""
+
+    def __init__(self, table: str, pace: float = 0.25) -> None:
+        self.table, self.pace = table, pace
+        self.acked: list[tuple[int, float]] = []
+        self._stop, self._paused = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Writer":
+        columns = "id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp()"
+        assert_ok(psql(f"DROP TABLE IF EXISTS {self.table}; CREATE TABLE {self.table} ({columns})"))
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        insert = f"INSERT INTO {self.table} DEFAULT VALUES RETURNING id, extract(epoch FROM at)"
+        while not self._stop.is_set():
+            if not self._paused.is_set():
+                done = psql(insert)
+                if done.returncode == 0 and "|" in done.stdout:
+                    row_id, at = done.stdout.strip().split("|")
+                    self.acked.append((int(row_id), float(at)))
+            time.sleep(self.pace)
+
+    def quiet_moment(self) -> tuple[str, float]:
+        """A time no write is near: the writer pauses around it. As PostgreSQL writes it, and
+        in seconds since the epoch."""
+        self._paused.set()
+        time.sleep(0.5)
+        now = psql("SELECT t::text || '|' || extract(epoch FROM t) FROM clock_timestamp() t")
+        time.sleep(0.5)
+        self._paused.clear()
+        text, epoch = now.stdout.strip().split("|")
+        return text, float(epoch)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def restore(target: str) -> Run:
+    confirmed = json.dumps({"restore_target": target, "restore_confirm": target})
+    return playbook("playbooks/restore.yml", "-e", confirmed)
+
+
+def restored_ids(table: str) -> list[int]:
+    out = psql(f"SELECT id FROM {table} ORDER BY id")
+    assert out.returncode == 0, out.stderr
+    return [int(line) for line in out.stdout.split()]
+
+
+def test_a_restore_the_deployed_release_cannot_run_on_is_refused_before_any_change() -> None:
+    """The schema at the target is not the one the release expects: refused after the
+    rehearsal, with the app never stopped and no maintenance page."""
+    head = psql("SELECT version_num FROM alembic_version").stdout.strip()
+    assert head, "no alembic_version in the app database"
+    writer = Writer("schema_probe").start()
+    assert_ok(psql("UPDATE alembic_version SET version_num = 'an_older_revision'"))
+    target, _ = writer.quiet_moment()
+    assert_ok(psql(f"UPDATE alembic_version SET version_num = '{head}'"))
+    writer.stop()
+    before = main_pids()
+    run = restore(target)
+    assert run.rc != 0
+    assert re.search(rf"expects schema\s+revision\s+{head}", run.out), run.out[-3000:]
+    assert "an_older_revision" in run.out, run.out[-3000:]
+    assert "PLAY [Restore | the maintenance page on the web hosts]" not in run.out
+    assert main_pids() == before
+    assert psql("SELECT version_num FROM alembic_version").stdout.strip() == head
+    row("restore.yml to a schema the release does not expect", run.seconds,
+        "refused after the rehearsal; nothing stopped, no maintenance page")  # fmt: skip
+
+
+def test_a_point_in_time_restore_brings_back_every_row_before_it_and_none_after() -> None:
+    writer = Writer("restore_probe").start()
+    time.sleep(2)
+    backup = playbook("playbooks/backup.yml")
+    assert backup.rc == 0, backup.out[-3000:]
+    time.sleep(2)
+    target, target_epoch = writer.quiet_moment()
+    time.sleep(3)
+    writer.stop()
+    before = [row_id for row_id, at in writer.acked if at < target_epoch]
+    after = [row_id for row_id, at in writer.acked if at > target_epoch]
+    assert before and after, writer.acked
+    assert_ok(psql("DROP TABLE restore_probe"))  # the accident
+    run = restore(target)
+    assert run.rc == 0, run.out[-5000:]
+    assert restored_ids("restore_probe") == before
+    assert re.search(r"which the release\s+deployed expects", run.out), run.out[-3000:]
+    # Back in service: every app host ready, the maintenance page gone.
+    assert all(served_release(host) for host in APP_HOSTS)
+    api = sh(CLIENT, "curl -s -o /dev/null -w '%{http_code}' --cacert /root/fleet-ca.pem "
+                     "https://www.fleet.test/api/messages").stdout  # fmt: skip
+    assert api == "200", api
+    row("restore.yml to a point in time (table dropped)", run.seconds,
+        f"{len(before)} rows written before it back, none of the {len(after)} after; "
+        "a safety backup first, the app ready again")  # fmt: skip
+
+
+def test_a_broken_repository_fails_the_backup_and_someone_hears_of_it() -> None:
+    started = time.monotonic()
+    sh(BACKUP_HOST, "rm -f /var/tmp/backup-alert")
+    try:
+        assert_ok(sh(BACKUP_HOST, "chmod 000 /var/lib/pgbackrest"))
+        run = sh(BACKUP_HOST, "systemctl start pgbackrest-backup@diff.service")
+        assert run.returncode != 0
+        alert = ""
+        while time.monotonic() - started < 30 and not alert:
+            alert = sh(BACKUP_HOST, "cat /var/tmp/backup-alert 2>/dev/null").stdout
+            time.sleep(0.5)
+    finally:
+        sh(BACKUP_HOST, "chmod 0750 /var/lib/pgbackrest && systemctl reset-failed")
+    assert f"pgbackrest-backup@diff.service failed on {BACKUP_HOST}" in alert, alert
+    assert "ERROR" in alert, alert  # the unit's journal lines came with it
+    row("backup with an unreadable repository", time.monotonic() - started,
+        "the unit failed, the notification ran with its journal lines")  # fmt: skip
+
+
+def test_a_lost_db_host_comes_back_from_the_backup_host_alone() -> None:
+    """Writes go on until the db host's container is destroyed; a new, empty one is bootstrapped,
+    set up by site.yml and restored from the backup host: every acknowledged row up to the last
+    archived WAL is back, in order, and the loss (RPO) is measured."""
+    archive_timeout = 15  # inventories/local: pgbackrest_archive_timeout
+    writer = Writer("loss_probe").start()
+    time.sleep(archive_timeout + 5)
+    subprocess.run(["docker", "rm", "-f", WORKER_HOST], check=True, capture_output=True)
+    writer.stop()
+    started = time.monotonic()
+    steps = [
+        ("playbooks/lab/fleet.yml",),
+        ("playbooks/bootstrap.yml", "--limit", WORKER_HOST),
+        ("site.yml",),
+    ]
+    for step in steps:
+        run = playbook(*step)
+        assert run.rc == 0, (step, run.out[-5000:])
+    assert "holds the backups of another cluster" in run.out, run.out[-3000:]
+    run = restore("latest")
+    assert run.rc == 0, run.out[-5000:]
+    acked = [row_id for row_id, _ in writer.acked]
+    back = restored_ids("loss_probe")
+    # Every row up to the last archived WAL, in order; at most one committed the instant the
+    # host went, before its acknowledgment arrived.
+    assert back[: len(acked)] == acked[: len(back)] and len(back) <= len(acked) + 1, (back, acked)
+    at = dict(writer.acked)
+    rpo = writer.acked[-1][1] - at[back[-1]] if back[-1] in at else 0.0
+    row("db host destroyed, rebuilt by site.yml, restore.yml latest", time.monotonic() - started,
+        f"{len(back)} of {len(acked)} acknowledged rows back, in order; "
+        f"RPO {rpo:.1f} s (archive_timeout {archive_timeout} s)")  # fmt: skip
+    assert rpo <= archive_timeout + 10, rpo
+    assert all(served_release(host) for host in APP_HOSTS)

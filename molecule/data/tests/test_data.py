@@ -19,7 +19,7 @@ EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 PG_PASSWORD = "lab-pg-password-4c1d"
 REDIS_PASSWORD = "lab-redis-password-9e2f7a"
 BACKUP_DIR = "/var/backups/postgresql"
-RESTORE = "playbooks/restore.yml"
+RESTORE = "playbooks/restore-dump.yml"
 VERSIONS = {"data-debian12": "15", "data-debian13": "17"}
 
 

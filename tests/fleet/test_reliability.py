@@ -9,6 +9,7 @@ depend on each other: the first failure stops the rest.
 
 import concurrent.futures
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -90,7 +91,7 @@ def test_fresh_fleet_bootstrapped_as_root_over_ssh() -> None:
 
 
 def test_root_login_is_refused_afterwards() -> None:
-    for address in [WEB, *APP_HOSTS.values(), DATA, BACKUP]:
+    for address in [WEB, *APP_HOSTS.values(), DATA]:
         result = subprocess.run(
             [
                 "ssh", "-i", str(CACHE / "id_ed25519"), "-o", "BatchMode=yes",
@@ -354,7 +355,7 @@ def test_status_reports_every_host(first_release: str) -> None:
     # The last good backup (site.yml took the first) and the archive's lag; the backup host's side.
     backups = r"backup=\d{8}-\d{6}F\S*\(\d+[.]\d+h\) archive_lag=\d+s"
     assert re.search(backups, run.out), run.out[-2000:]
-    assert re.search(rf"{BACKUP_HOST} +backup: .*server.service=active", run.out), run.out[-2000:]
+    assert re.search(r"[|] backup: [^']*server[.]service=active", run.out), run.out[-2000:]
     row("status.yml", run.seconds, "releases, units, workers' releases, jobs, certs, backups")
 
 
@@ -623,10 +624,10 @@ def test_firewall_matrix() -> None:
         # pgBackRest's TLS servers, each to the other side only
         ("fleet-data1", BACKUP, 8432): True,
         (BACKUP_HOST, DATA, 8432): True,
-        ("fleet-app1", BACKUP, 8432): False,
-        ("fleet-app1", DATA, 8432): False,
+        ("fleet-app2", BACKUP, 8432): False,
+        ("fleet-app2", DATA, 8432): False,
+        ("fleet-web1", BACKUP, 8432): False,
         (CLIENT, BACKUP, 8432): False,
-        (CLIENT, BACKUP, 22): False,
     }
     started = time.monotonic()
     # At once: a closed port costs its probe's whole 3 s timeout (the firewall drops, it does
@@ -802,6 +803,12 @@ def test_a_broken_repository_fails_the_backup_and_someone_hears_of_it() -> None:
         "the unit failed, the notification ran with its journal lines")  # fmt: skip
 
 
+# About four minutes of the fleet's time (bootstrap, a site.yml with a fresh host, a restore):
+# more than the test suite's budget leaves, so a reliability run of its own.
+@pytest.mark.skipif(
+    os.environ.get("FLEET_REBUILD") != "1",
+    reason="the lost db host's rebuild runs with FLEET_REBUILD=1 (scripts/test.sh fleet)",
+)
 def test_a_lost_db_host_comes_back_from_the_backup_host_alone() -> None:
     """Writes go on until the db host's container is destroyed; a new, empty one is bootstrapped,
     set up by site.yml and restored from the backup host: every acknowledged row up to the last
@@ -813,7 +820,7 @@ def test_a_lost_db_host_comes_back_from_the_backup_host_alone() -> None:
     writer.stop()
     started = time.monotonic()
     steps = [
-        ("playbooks/lab/fleet.yml",),
+        ("playbooks/lab/fleet.yml", "--tags", "hosts"),
         ("playbooks/bootstrap.yml", "--limit", WORKER_HOST),
         ("site.yml",),
     ]

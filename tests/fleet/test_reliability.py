@@ -779,6 +779,10 @@ def test_a_point_in_time_restore_brings_back_every_row_before_it_and_none_after(
     api = sh(CLIENT, "curl -s -o /dev/null -w '%{http_code}' --cacert /root/fleet-ca.pem "
                      "https://www.fleet.test/api/messages").stdout  # fmt: skip
     assert api == "200", api
+    # The deploy lock kept rollouts away while the app was stopped, and is gone again.
+    assert "Lock | take the deploy lock" in run.out, run.out[-3000:]
+    for host in APP_HOSTS:
+        assert_ok(sh(host, "test ! -e /srv/reference-app/deploy.lock"))
     row("restore.yml to a point in time (table dropped)", run.seconds,
         f"{len(before)} rows written before it back, none of the {len(after)} after; "
         "a safety backup first, the app ready again")  # fmt: skip

@@ -430,6 +430,7 @@ def test_request_id_reaches_the_app_and_the_json_log(client, acme_root, host, si
     assert entry["status"] == 200
     assert float(entry["request_time"]) >= 0
     assert float(entry["upstream_response_time"]) >= 0
+    assert float(entry["upstream_connect_time"]) >= 0
 
 
 def test_remote_or_local_app_servers(client, acme_root, name, site):

@@ -21,7 +21,7 @@ builds    release build time on this controller alone, no fleet: each fixture ap
 
 Figures are printed and written, never judged pass/fail. The headline and the shipping table set
 each figure beside the one of the report this run replaces (read from bench/report.md).
-Usage: make bench (about 30 minutes); scripts/bench/bench.py --help for one phase at a time.
+Usage: make bench (about 35 minutes); scripts/bench/bench.py --help for one phase at a time.
 """
 
 import argparse
@@ -823,8 +823,8 @@ def paced_section(serving: dict[str, Any]) -> list[str]:
         f"measures it, from the request's first byte): {tail['slowest_request_ms']} ms a "
         f"request on average, of which {tail['slowest_upstream_ms']} ms in the app "
         f"(connecting to it {tail['slowest_connect_ms']} ms); {tail['connects_over_1s']} "
-        "connections to the "
-        "app took 1 s or more (a dropped SYN waits out the kernel's 1 s retransmit).",
+        "connections to the app took 1 s or more (a dropped SYN waits out the kernel's 1 s "
+        "retransmit).",
         "",
     ]
 
@@ -982,8 +982,8 @@ def report() -> str:
         "`gunicorn.conf.py` (2 uvicorn workers, access log to journald) on its systemd socket "
         "at the private address, wrk on the same host; (c) nginx on fleet-web1 over HTTPS, "
         "to the two app hosts, wrk on fleet-client. The write is an authenticated POST that "
-        "inserts a row and invalidates the cached list. Each at its own maximum: the p99 "
-        "at one offered load, and where (c)'s slowest requests spent their time, follow.",
+        "inserts a row and invalidates the cached list. Each ran at its own maximum; the "
+        'comparison of (a) and (c) at one offered load is under "The same offered load".',
         "",
         table(
             [

@@ -757,6 +757,27 @@ def test_a_restore_the_deployed_release_cannot_run_on_is_refused_before_any_chan
         "refused after the rehearsal; nothing stopped, no maintenance page")  # fmt: skip
 
 
+def test_a_restore_while_a_rollout_runs_is_refused_before_any_change() -> None:
+    """Another run holds the deploy lock on one app host: refused before the maintenance page,
+    with the app never stopped and no lock of this run's left on the other hosts."""
+    lock = "/srv/reference-app/deploy.lock"
+    held, *others = APP_HOSTS
+    assert_ok(sh(held, f"echo 'a rollout in progress' > {lock}"))
+    before = main_pids()
+    try:
+        run = restore("latest")
+    finally:
+        sh(held, f"rm -f {lock}")
+    assert run.rc != 0
+    assert "a rollout in progress" in run.out, run.out[-3000:]
+    assert "PLAY [Restore | the maintenance page on the web hosts]" not in run.out
+    assert main_pids() == before
+    for host in [*others, WORKER_HOST]:
+        assert_ok(sh(host, f"test ! -e {lock}"))
+    row("restore.yml while another run holds the deploy lock", run.seconds,
+        "refused before the maintenance page; nothing stopped, no lock left")  # fmt: skip
+
+
 def test_a_point_in_time_restore_brings_back_every_row_before_it_and_none_after() -> None:
     writer = Writer("restore_probe").start()
     time.sleep(2)
@@ -795,8 +816,9 @@ def test_a_broken_repository_fails_the_backup_and_someone_hears_of_it() -> None:
         assert_ok(sh(BACKUP_HOST, "chmod 000 /var/lib/pgbackrest"))
         run = sh(BACKUP_HOST, "systemctl start pgbackrest-backup@diff.service")
         assert run.returncode != 0
+        # The command writes its first line before the journal's: wait for the whole of it.
         alert = ""
-        while time.monotonic() - started < 30 and not alert:
+        while time.monotonic() - started < 30 and "ERROR" not in alert:
             alert = sh(BACKUP_HOST, "cat /var/tmp/backup-alert 2>/dev/null").stdout
             time.sleep(0.5)
     finally:

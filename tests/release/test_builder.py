@@ -7,13 +7,13 @@ PyPI, uv beside this Python (the dev extra) and no Docker.
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tomllib
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,11 @@ FIXTURES = ROOT / "tests" / "apps"
 TARGETS = ["3.11.2-x86_64-2.36", "3.13.5-x86_64-2.41"]
 SERVER = {"gunicorn", "uvicorn-worker", "uvicorn"}
 # The reference app is the repository root: everything but the app itself stays out.
+# The uv beside this Python (the dev extra), as the builder finds it.
+CONTROLLER_UV = subprocess.run(
+    [shutil.which("uv", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}") or "uv",
+     "--version"], capture_output=True, text=True, check=True,
+).stdout.split()[1]  # fmt: skip
 NOT_THE_APP = ["ansible_collections", "tests", "molecule", "playbooks", "inventories", "scripts"]
 NOT_THE_APP += ["docs", "bench", "site.yml", ".ci", ".config", ".github", ".ansible-lint"]
 NOT_THE_APP += [".yamllint", "ansible.cfg", "requirements.yml", "Makefile"]
@@ -177,8 +182,11 @@ def test_release_json_describes_the_artifact(release):
         assert meta["build"] == out["build"] and meta["lock"] == expected[0]
         assert target.startswith(meta["python"]) and meta["arch"] == "x86_64"
         assert meta["packages"] == out["packages"][target]
-        with zipfile.ZipFile(tree / "tools" / "pip.whl") as pip:
-            assert "pip/__main__.py" in pip.namelist()
+        assert not (tree / "tools").exists()  # the installer travels on its own, once per host
+        # uv for the target's machine, the controller's own version (these targets: this machine).
+        installer = out["installers"][target]
+        ran = subprocess.run([installer, "--version"], capture_output=True, text=True, check=True)
+        assert ran.stdout.split()[1] == CONTROLLER_UV, (installer, ran.stdout)
 
 
 def test_a_second_build_is_a_no_op(release, cache):

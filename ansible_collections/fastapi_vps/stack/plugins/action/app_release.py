@@ -70,5 +70,6 @@ class ActionModule(ActionBase):
         except BuildError as error:
             return {**result, "failed": True, "msg": str(error)}
         spec_of = {host: str(spec) for host, spec in args["targets"].items()}
-        built["host_artifacts"] = {host: built["artifacts"][spec] for host, spec in spec_of.items()}
+        for key in ("artifacts", "installers"):
+            built[f"host_{key}"] = {host: built[key][spec] for host, spec in spec_of.items()}
         return {**result, **built}

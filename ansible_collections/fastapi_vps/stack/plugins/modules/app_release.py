@@ -12,7 +12,8 @@ description:
     app's own lock and builds, for each distinct Python/platform among O(targets), a tarball of
     the source tree and a wheelhouse of exactly what the lock holds for that target, with a
     sha256-locked C(requirements.txt). Hosts then install it offline, with neither a compiler
-    nor access to PyPI.
+    nor access to PyPI, with uv for their machine (RV(installers)): the controller's own uv
+    version, fetched once into the cache.
   - 'Locks read, in this order: C(uv.lock) (in the project dir or a folder above it, as a uv
     workspace keeps it), C(pylock.toml), C(poetry.lock), C(requirements.txt) (or O(requirements))
     with a hash on every line; without any of them, C(requirements.txt) pins or
@@ -193,6 +194,18 @@ host_artifacts:
   returned: success
   type: dict
   sample: {"web1": "/home/me/.cache/myapp/builds/3f9a0c1d2e4b-py3.11-x86_64.tar.gz"}
+installers:
+  description: >-
+    For each target, uv for its machine (the controller's version), which the hosts install
+    the release's wheels with.
+  returned: success
+  type: dict
+  sample: {"3.11.2-x86_64-2.36": "/home/me/.cache/myapp/tools/uv-0.13.9-x86_64"}
+host_installers:
+  description: uv for each host of O(targets).
+  returned: success
+  type: dict
+  sample: {"web1": "/home/me/.cache/myapp/tools/uv-0.13.9-x86_64"}
 packages:
   description: For each target, the packages the release holds, name to version.
   returned: success

@@ -1,10 +1,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Builds an app release once, on the controller: the app's own source tree plus, for each
 target Python/platform, a wheelhouse of exactly what the app's lock holds for that target, with
-a sha256-locked requirements.txt and pip's own wheel, packed as a reproducible tarball, cached
-under the cache directory. The action fastapi_vps.stack.app_release calls build_release(); run
-as a script (`python app_release.py --help`), it takes the same inputs as flags and prints one
-JSON object.
+a sha256-locked requirements.txt, packed as a reproducible tarball, cached under the cache
+directory, and uv for the target's machine (the controller's version) that installs it there.
+The action fastapi_vps.stack.app_release calls build_release(); run as a script
+(`python app_release.py --help`), it takes the same inputs as flags and prints one JSON object.
 
 Inputs, looked for in the project dir in this order (uv.lock also in the folders above it, up
 to the tree root, where a uv workspace keeps it):
@@ -38,6 +38,7 @@ import sys
 import tarfile
 import tempfile
 import tomllib
+import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
@@ -409,7 +410,7 @@ def build_artifact(
     target: Target, pins: dict[str, Pin], wheel: Path | None, tree: Path, meta: dict, artifact: Path
 ) -> None:
     with tempfile.TemporaryDirectory(dir=artifact.parent) as scratch:
-        root, tools = Path(scratch) / "release", Path(scratch) / "tools"
+        root = Path(scratch) / "release"
         wheelhouse = root / "wheelhouse"
         shutil.copytree(tree, root / "src", symlinks=True)
         wanted = write_pins(Path(scratch) / "wanted.txt", pins, hashes=True)
@@ -428,10 +429,6 @@ def build_artifact(
         lines = [f"# build {meta['build']}: {host}"]
         lines += [f"{n}=={v} --hash=sha256:{file_hash(w)}" for (n, v), w in wheels.items()]
         (root / "requirements.txt").write_text("\n".join(lines) + "\n")
-        # The installer itself: run from its wheel, so hosts need neither pip nor ensurepip.
-        pip_download(target, tools, "pip")
-        (root / "tools").mkdir()
-        shutil.copy2(next(tools.glob("pip-*.whl")), root / "tools" / "pip.whl")
         release = meta | {
             "python": target.python,
             "arch": target.arch,
@@ -439,6 +436,29 @@ def build_artifact(
         }
         (root / "RELEASE.json").write_text(json.dumps(release, indent=2) + "\n")
         reproducible_tar(root, artifact)
+
+
+def installer(target: Target, cache: Path) -> Path:
+    """uv for the target's machine, the controller's own version, kept in the cache: the hosts
+    install a release's wheels with it (offline, hash-checked, bytecode compiled in parallel),
+    sent once per host and version instead of inside every release."""
+    version = uv("--version").split()[1]
+    path = cache / "tools" / f"uv-{version}-{target.arch}"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        try:
+            pip_download(target, Path(scratch), f"uv=={version}")
+        except BuildError as error:
+            raise BuildError(f"fetching uv {version} for {target.arch}:\n{error}") from None
+        with zipfile.ZipFile(next(Path(scratch).glob("uv-*.whl"))) as wheel:
+            binary = next(n for n in wheel.namelist() if n.endswith(".data/scripts/uv"))
+            partial = Path(scratch) / "uv"
+            partial.write_bytes(wheel.read(binary))
+        partial.chmod(0o755)
+        partial.replace(path)
+    return path
 
 
 def release_json(artifact: Path) -> dict[str, Any]:
@@ -506,6 +526,7 @@ def build(request: Request, work: Path, cache: Path) -> dict[str, Any]:
         "version": first["version"],
         "origin": origin,
         "artifacts": {t.spec: str(paths[t]) for t in targets},
+        "installers": {t.spec: str(installer(t, cache)) for t in targets},
         "changed": bool(todo),
         "lock": first.get("lock", ""),
         "project": rel,

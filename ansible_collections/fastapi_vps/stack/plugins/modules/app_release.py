@@ -12,7 +12,7 @@ description:
     app's own lock and builds, for each distinct Python/platform among O(targets), a tarball of
     the source tree and a wheelhouse of exactly what the lock holds for that target, with a
     sha256-locked C(requirements.txt). Hosts then install it offline, with neither a compiler
-    nor access to PyPI, with uv for their machine (RV(installers)): the controller's own uv
+    nor access to PyPI, with uv for their machine (RV(installers)), the controller's own uv
     version, fetched once into the cache.
   - 'Locks read, in this order: C(uv.lock) (in the project dir or a folder above it, as a uv
     workspace keeps it), C(pylock.toml), C(poetry.lock), C(requirements.txt) (or O(requirements))

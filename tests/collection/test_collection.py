@@ -61,7 +61,7 @@ def test_the_tarball_installs_with_its_dependencies_in_bounds(installed: Path) -
 
 def test_every_module_plugin_and_role_has_its_documentation(installed: Path) -> None:
     expected = {
-        "module": {"fast_template", "app_release"},
+        "module": {"fast_template", "app_release", "nginx_drain"},
         "filter": {
             "peer_addresses",
             "local_or_address",

@@ -18,6 +18,7 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_ho
 ROOT_PEM = "/tmp/acme-root.pem"
 PROJECT = Path(__file__).resolve().parents[3]
 PLAYBOOK = Path(__file__).resolve().parents[1] / "web.yml"
+DRAIN_PLAYBOOK = Path(__file__).resolve().parents[1] / "drain.yml"
 SITES = {"web-debian12": "www12.example.test", "web-debian13": "www13.example.test"}
 SITE_FILE = "/etc/nginx/sites-enabled/demo.conf"
 ACCESS_LOG = "/var/log/nginx/demo.access.log"
@@ -152,7 +153,7 @@ def served_serial(client, site):
     )
 
 
-def run_web_playbook(limit, extra_vars):
+def run_web_playbook(limit, extra_vars, playbook=PLAYBOOK):
     """The web role alone against the scenario's hosts, as a user would run it."""
     env = {
         **os.environ,
@@ -170,7 +171,7 @@ def run_web_playbook(limit, extra_vars):
             limit,
             "-e",
             extra_vars,
-            str(PLAYBOOK),
+            str(playbook),
         ],
         cwd=PROJECT,
         capture_output=True,
@@ -541,6 +542,44 @@ def test_a_template_nginx_rejects_leaves_the_old_configuration_serving(client, a
     assert "lab_no_such_directive" not in target.file(SITE_FILE).content_string
     assert target.check_output("cat /run/nginx/nginx.pid") == pid
     assert status(client, f"https://{site}/api/after-rejection") == "200"
+
+
+def test_a_drained_server_gets_no_request_and_a_rejected_drain_changes_nothing(client, acme_root):
+    """The drain entry point as a rollout runs it: a server marked down gets no new request, a
+    second drain changes nothing, and one whose configuration nginx rejects puts it back."""
+    target = testinfra.get_host("ansible://web-debian12", ansible_inventory=INVENTORY)
+    site, upstreams = SITES["web-debian12"], "/etc/nginx/web-upstreams/demo"
+    bad = f"{upstreams}/zz-lab-bad.conf"
+
+    def drain(state):
+        variables = {"nginx_drain_state": state, "nginx_drain_servers": ["web-upstream:8000"]}
+        result = run_web_playbook("web-debian12", json.dumps(variables), DRAIN_PLAYBOOK)
+        return result.returncode, result.stdout + result.stderr
+
+    def served():
+        who = [curl(client, f"https://{site}/api/who").stdout for _ in range(8)]
+        return {json.loads(body)["server"] for body in who}
+
+    try:
+        rc, out = drain("down")
+        assert rc == 0 and "changed=1" in out, out
+        assert served() == {"upstream-8001"}
+        rc, out = drain("down")
+        assert rc == 0 and "changed=0" in out, out
+        with target.sudo():
+            target.check_output(f"echo 'lab_no_such_directive on;' > {bad}")
+            before = config_digest(target)
+        rc, out = drain("up")
+        assert rc != 0 and "lab_no_such_directive" in out, out
+        assert "back as they were" in out, out
+        assert config_digest(target) == before  # still down: no file nginx rejects is left
+        assert served() == {"upstream-8001"}
+    finally:
+        with target.sudo():
+            target.run(f"rm -f {bad}")
+    rc, out = drain("up")
+    assert rc == 0 and "changed=1" in out, out
+    assert served() == {"upstream-8000", "upstream-8001"}
 
 
 def test_maintenance_page_when_no_app_server_answers(client, acme_root, host, name, site):

@@ -143,7 +143,7 @@ def main() -> None:
         rc, out, err = module.run_command(["systemctl", "reload", "nginx"])
         if rc != 0:
             put_back(f"reloading nginx failed: {err.strip()}", rc, out, err)
-    if state == "down":
+    if state == "down" and files:
         servers = sorted(set(files.values()))
         deadline = time.monotonic() + module.params["timeout"]
         while (left := established(module, servers)) and time.monotonic() < deadline:

@@ -110,13 +110,12 @@ def main() -> None:
     files: dict[str, str] = {str(k): str(v) for k, v in module.params["files"].items()}
     state = module.params["state"]
     before: dict[str, str] = {}
+    after: dict[str, str] = {}
     for root, _dirs, names in os.walk(module.params["path"]):
         for name in sorted(set(names) & set(files)):
-            path = os.path.join(root, name)
-            content = Path(path).read_text()
-            if content != line(files[name], state):
-                before[path] = content
-    after = {path: line(files[Path(path).name], state) for path in before}
+            path, wanted = os.path.join(root, name), line(files[name], state)
+            if (content := Path(path).read_text()) != wanted:
+                before[path], after[path] = content, wanted
     diff = [
         {"before_header": path, "after_header": path, "before": content, "after": after[path]}
         for path, content in sorted(before.items())

@@ -438,11 +438,10 @@ def build_artifact(
         reproducible_tar(root, artifact)
 
 
-def installer(target: Target, cache: Path) -> Path:
-    """uv for the target's machine, the controller's own version, kept in the cache: the hosts
+def installer(target: Target, version: str, cache: Path) -> Path:
+    """uv `version` (the controller's) for the target's machine, kept in the cache: the hosts
     install a release's wheels with it (offline, hash-checked, bytecode compiled in parallel),
     sent once per host and version instead of inside every release."""
-    version = uv("--version").split()[1]
     path = cache / "tools" / f"uv-{version}-{target.arch}"
     if path.exists():
         return path
@@ -519,6 +518,7 @@ def build(request: Request, work: Path, cache: Path) -> dict[str, Any]:
             pins.pop(name, None)  # the app's own wheel, built above, stands in for it
             build_artifact(target, pins, wheel, tree, meta, paths[target])
     releases = {t.spec: release_json(paths[t]) for t in targets}
+    uv_version = uv("--version").split()[1]
     first = next(iter(releases.values()), {"version": static_version or "0"})
     return {
         "release": release,
@@ -526,7 +526,7 @@ def build(request: Request, work: Path, cache: Path) -> dict[str, Any]:
         "version": first["version"],
         "origin": origin,
         "artifacts": {t.spec: str(paths[t]) for t in targets},
-        "installers": {t.spec: str(installer(t, cache)) for t in targets},
+        "installers": {t.spec: str(installer(t, uv_version, cache)) for t in targets},
         "changed": bool(todo),
         "lock": first.get("lock", ""),
         "project": rel,

@@ -18,10 +18,9 @@ APP_HOSTS = {"fleet-app1": "10.231.0.21", "fleet-app2": "10.231.0.22"}
 WEB, DATA, CLIENT = "10.231.0.10", "10.231.0.30", "fleet-client"
 # The worker group: the app's processes only, on the data host.
 WORKER_HOST, WORKER = "fleet-data1", DATA
-# pgBackRest's repository, away from the data host (on the first app host, the same Debian as
-# the data host: pgBackRest wants one version on both sides).
-BACKUP_HOST, BACKUP = "fleet-app1", APP_HOSTS["fleet-app1"]
-SITE_HOSTS = ["fleet-web1", "fleet-app1", "fleet-app2", "fleet-data1"]
+# pgBackRest's repository, on a host of its own.
+BACKUP_HOST, BACKUP = "fleet-backup1", "10.231.0.40"
+SITE_HOSTS = ["fleet-web1", "fleet-app1", "fleet-app2", "fleet-data1", BACKUP_HOST]
 SOCK = "/run/reference-app.sock"
 KINDS = {"read", "version", "write", "job", "ws"}  # the load's traffic (load.py)
 RECAP = re.compile(

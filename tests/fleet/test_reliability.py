@@ -624,6 +624,7 @@ def test_firewall_matrix() -> None:
         # pgBackRest's TLS servers, each to the other side only
         ("fleet-data1", BACKUP, 8432): True,
         (BACKUP_HOST, DATA, 8432): True,
+        ("fleet-app1", BACKUP, 8432): False,
         ("fleet-app2", BACKUP, 8432): False,
         ("fleet-app2", DATA, 8432): False,
         ("fleet-web1", BACKUP, 8432): False,
@@ -829,7 +830,7 @@ def test_a_broken_repository_fails_the_backup_and_someone_hears_of_it() -> None:
         "the unit failed, the notification ran with its journal lines")  # fmt: skip
 
 
-# About four minutes of the fleet's time (bootstrap, a site.yml with a fresh host, a restore):
+# About five minutes of the fleet's time (bootstrap, a site.yml with a fresh db host, a restore):
 # more than the test suite's budget leaves, so a reliability run of its own.
 @pytest.mark.skipif(
     os.environ.get("FLEET_REBUILD") != "1",

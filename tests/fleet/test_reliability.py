@@ -355,7 +355,8 @@ def test_status_reports_every_host(first_release: str) -> None:
     # The last good backup (site.yml took the first) and the archive's lag; the backup host's side.
     backups = r"backup=\d{8}-\d{6}F\S*\(\d+[.]\d+h\) archive_lag=\d+s"
     assert re.search(backups, run.out), run.out[-2000:]
-    assert re.search(r"[|] backup: [^']*server[.]service=active", run.out), run.out[-2000:]
+    repository = rf"{BACKUP_HOST} +backup: [^']*server[.]service=active"
+    assert re.search(repository, run.out), run.out[-2000:]
     row("status.yml", run.seconds, "releases, units, workers' releases, jobs, certs, backups")
 
 

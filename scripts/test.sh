@@ -34,11 +34,10 @@ scenarios=(base data web app)
 # after the fleet: run beside it, it slowed the fleet by a quarter (1450 s against 1121 s).
 # The fleet's lane starts with the lab, which on a fresh machine installs Docker and builds the
 # Debian images (minutes); the other lane runs the steps that need no lab meanwhile, collection
-# among them. On a 2-core machine with the lab and the base images already there, the lanes
-# took 2028 s (fleet 1744 s, five site hosts) and 1968 s (molecule:app 847 s); building the
-# base images adds about 90 s to the second. The lost db host's rebuild (283 s of the fleet's
-# time on an idle machine) would take the fleet's lane past the budget: it runs with
-# FLEET_REBUILD=1 only.
+# among them. On a 2-core machine building the Debian and base images in the run, as CI does,
+# the lanes took 1914 s (lab 102 s, fleet 1588 s) and 1919 s (lab-base 83 s, molecule:app
+# 681 s). The lost db host's rebuild (283 s of the fleet's time on an idle machine) would take
+# a lane past the budget: it runs with FLEET_REBUILD=1 only.
 lane_a=(lint app release collection lab-wait lab-base molecule:data molecule:web molecule:app providers)
 lane_b=(lab fleet molecule:base validation)
 

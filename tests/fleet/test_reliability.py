@@ -760,23 +760,39 @@ def test_a_restore_the_deployed_release_cannot_run_on_is_refused_before_any_chan
 
 def test_a_restore_while_a_rollout_runs_is_refused_before_any_change() -> None:
     """Another run holds the deploy lock on one app host: refused before the maintenance page,
-    with the app never stopped and no lock of this run's left on the other hosts."""
+    with the app never stopped and no lock of this run's left on the other hosts. The same when
+    the lock of one host cannot be taken (as when another run takes it at the same instant): the
+    locks this run took on the others are given back."""
     lock = "/srv/reference-app/deploy.lock"
     held, *others = APP_HOSTS
-    assert_ok(sh(held, f"echo 'a rollout in progress' > {lock}"))
     before = main_pids()
-    try:
-        run = restore("latest")
-    finally:
-        sh(held, f"rm -f {lock}")
-    assert run.rc != 0
-    assert "a rollout in progress" in run.out, run.out[-3000:]
-    assert "PLAY [Restore | the maintenance page on the web hosts]" not in run.out
-    assert main_pids() == before
-    for host in [*others, WORKER_HOST]:
-        assert_ok(sh(host, f"test ! -e {lock}"))
-    row("restore.yml while another run holds the deploy lock", run.seconds,
-        "refused before the maintenance page; nothing stopped, no lock left")  # fmt: skip
+    # Held: found before this run takes any. Lost: the taking fails on that host alone (a
+    # directory where the lock file goes stands in for a run that took it at the same instant).
+    for case, make_lock, expected in [
+        (
+            "holds the deploy lock",
+            f"echo 'a rollout in progress' > {lock}",
+            "a rollout in progress",
+        ),
+        (
+            "takes one host's lock first",
+            f"mkdir {lock}",
+            f"Another run took the deploy lock on {held}",
+        ),
+    ]:
+        assert_ok(sh(held, make_lock))
+        try:
+            run = restore("latest")
+        finally:
+            sh(held, f"rm -rf {lock}")
+        assert run.rc != 0, case
+        assert expected in run.out, (case, run.out[-3000:])
+        assert "PLAY [Restore | the maintenance page on the web hosts]" not in run.out, case
+        assert main_pids() == before, case
+        for host in [*others, WORKER_HOST]:
+            assert_ok(sh(host, f"test ! -e {lock}"))
+        row(f"restore.yml while another run {case}", run.seconds,
+            "refused before the maintenance page; nothing stopped, no lock left")  # fmt: skip
 
 
 def test_a_point_in_time_restore_brings_back_every_row_before_it_and_none_after() -> None:

@@ -1,0 +1,45 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The batches of a rolling change to the app and worker hosts, for the rollout playbooks'
+`serial`. Documentation: rollout_serial.yml beside this file
+(ansible-doc -t filter fastapi_vps.stack.rollout_serial)."""
+
+from __future__ import annotations
+
+import math
+import typing as t
+
+from ansible.errors import AnsibleFilterError
+
+
+def rollout_serial(batch: object, groups: t.Mapping[str, t.Sequence[str]]) -> list[int]:
+    """`serial` for a play over `app:worker` (the app hosts first, in their order): batches of
+    `batch` app hosts (a count, or a percentage of the app hosts), the hosts that run the app's
+    processes only switching with the last batch."""
+    apps = list(groups.get("app", []))
+    workers_only = [host for host in groups.get("worker", []) if host not in apps]
+    text = str(batch).strip()
+    try:
+        if text.endswith("%"):
+            size = max(1, math.floor(len(apps) * float(text[:-1]) / 100))
+            valid = 0 < float(text[:-1]) <= 100
+        else:
+            size = int(text)
+            valid = size > 0
+    except ValueError:
+        valid = False
+    if not valid:
+        raise AnsibleFilterError(
+            f"rollout_batch is {batch!r}: give the app hosts switched at a time, a positive "
+            "number (2) or a percentage of the app hosts (25%)"
+        )
+    # Every batch but the last is `size` app hosts; the last holds the app hosts left and the
+    # worker hosts, which serve no request and so need no batch of their own. Ansible repeats
+    # the list's last value, and a --limit that leaves hosts out only ever shrinks the last
+    # batch's share of app hosts.
+    before_last = max(math.ceil(len(apps) / size) - 1, 0)
+    return [size] * before_last + [max(len(apps) - before_last * size + len(workers_only), 1)]
+
+
+class FilterModule:
+    def filters(self) -> dict[str, t.Callable[..., list[int]]]:
+        return {"rollout_serial": rollout_serial}

@@ -1,0 +1,94 @@
+"""The rollout plays' batches (the collection's rollout_serial filter as their `serial`), run by
+Ansible itself over a throwaway inventory of localhost aliases: app hosts `rollout_batch` at a
+time, the worker hosts with the last batch, a --limit never draining more app hosts at once,
+and a bad `rollout_batch` refused by the check playbook before any change. No container."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collection"))
+from collectionlib import tool
+from conftest import site_inventory
+
+ROOT = Path(__file__).resolve().parents[2]
+# The rollout plays' hosts and serial, each batch printing its hosts.
+BATCHES = """
+- name: Batches
+  hosts: app:worker
+  gather_facts: false
+  serial: "{{ rollout_batch | default(1) | fastapi_vps.stack.rollout_serial(groups) }}"
+  tasks:
+    - name: Batch
+      ansible.builtin.debug:
+        msg: "batch={{ ansible_play_batch | join(',') }}"
+      run_once: true
+"""
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return site_inventory(
+        tmp_path_factory.mktemp("batches") / "inventory" / "hosts.yml",
+        {
+            "app": {f"app{n}": f"10.9.0.2{n}" for n in range(1, 6)},
+            # app2 is in the worker group too: an app host, batched as one.
+            "worker": {"worker1": "10.9.0.41", "app2": "10.9.0.22"},
+            "db": {"db1": "10.9.0.30"},
+        },
+        app_processes=[{"name": "worker", "command": ["app-worker"], "group": "worker"}],
+        postgresql_version="15",
+        postgresql_memory_mb=1024,
+    )
+
+
+def run(inventory: Path, playbook: Path, *args: str) -> tuple[int, str]:
+    result = subprocess.run(
+        [tool("ansible-playbook"), "-i", str(inventory), *args, str(playbook)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CACHE_PLUGIN": "memory"},
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def batches(inventory: Path, tmp_path: Path, *args: str) -> list[str]:
+    playbook = tmp_path / "batches.yml"
+    playbook.write_text(BATCHES)
+    code, output = run(inventory, playbook, *args)
+    assert code == 0, output[-3000:]
+    return re.findall(r"^ *msg: batch=(\S*)$", output, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((), ["app1", "app2", "app3", "app4", "app5,worker1"]),
+        (("-e", "rollout_batch=2"), ["app1,app2", "app3,app4", "app5,worker1"]),
+        (("-e", "rollout_batch=40%"), ["app1,app2", "app3,app4", "app5,worker1"]),
+        (("-e", "rollout_batch=5"), ["app1,app2,app3,app4,app5,worker1"]),
+        # Hosts left out by --limit: the batches shift, never two app hosts at once.
+        (("--limit", "app1,app4,app5,worker1"), ["app1", "app4", "app5", "worker1"]),
+        (("--limit", "app4,app5,worker1"), ["app4", "app5", "worker1"]),
+    ],
+)
+def test_app_hosts_switch_a_batch_at_a_time_and_the_workers_with_the_last(
+    inventory: Path, tmp_path: Path, args: tuple[str, ...], expected: list[str]
+) -> None:
+    assert batches(inventory, tmp_path, *args) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "two", "150%"])
+def test_a_bad_rollout_batch_is_refused_before_any_change(inventory: Path, value: str) -> None:
+    code, output = run(inventory, ROOT / "playbooks" / "check.yml", "-e", f"rollout_batch={value}")
+    assert code != 0, output[-3000:]
+    assert f"rollout_batch is '{value}'" in output, output[-3000:]
+    assert "a positive number (2) or a percentage of the app hosts (25%)" in output
+    recaps = re.findall(r"^\w+\s+: ok=\d+\s+changed=(\d+)", output, re.MULTILINE)
+    assert recaps and set(recaps) == {"0"}, output[-3000:]

@@ -2,9 +2,10 @@
 bench/timeline.png. One run, from a fresh fleet, on this machine:
 
 shipping  bootstrap.yml, site.yml on new hosts, site.yml again twice (their spread is the
-          machine's noise) and without SSH pipelining (the before of that choice), then under
-          load deploy.yml (code only), a release that fails readiness, rollback.yml and
-          restart.yml; profile_tasks names the slowest tasks.
+          machine's noise), without SSH pipelining (the before of that choice) and with
+          Mitogen's strategy (measured, not used), then under load deploy.yml (code only), a
+          release that fails readiness, rollback.yml and restart.yml; each with the controller's
+          and the hosts' CPU time, and profile_tasks names the slowest tasks.
 timeline  requests/s, failures and p99 per second of the load (tests/fleet/load.py) across
           those rollouts, each phase marked.
 serving   wrk against a cached read, a database write and /health on (a) one uvicorn process,
@@ -39,6 +40,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import ansible_mitogen
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "fleet"))
 # The fleet's helpers live with its tests.
@@ -128,11 +131,50 @@ def play_seconds(run: Run) -> list[tuple[str, float]]:
     return [(name, round(end - start, 1)) for (name, start), end in zip(marks, ends, strict=True)]
 
 
+HOST_RESULTS = re.compile(r"^\S+\s*:\s*ok=(\d+)\s.*\sskipped=(\d+)", re.M)
+
+
+def hosts_cpu_seconds() -> float | None:
+    """CPU time the site's containers have used so far (their cgroups, systemd's children
+    included), or None where this machine's cgroup layout is not one of Docker's two."""
+    ids = subprocess.run(
+        ["docker", "inspect", "--format", "{{.Id}}", *SITE_HOSTS],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    total = 0.0
+    for container in ids:
+        v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container}/cpuacct.usage")
+        v2 = Path(f"/sys/fs/cgroup/system.slice/docker-{container}.scope/cpu.stat")
+        if v1.exists():
+            total += int(v1.read_text()) / 1e9
+        elif v2.exists():
+            usage = dict(line.split() for line in v2.read_text().splitlines())
+            total += int(usage["usage_usec"]) / 1e6
+        else:
+            return None
+    return total if ids else None
+
+
 def timed(
     step: str, path: str, *extra: str, expect_ok: bool = True, env: dict[str, str] | None = None
 ) -> Run:
     say(f"{step}: ansible-playbook {path} {' '.join(extra)}")
+    # Where a run's time goes: this controller's CPU (ansible-playbook, its workers and their
+    # SSH clients) against the hosts' CPU (the modules, and the load's requests when it runs).
+    controller_before = os.times()
+    hosts_before = hosts_cpu_seconds()
     run = playbook(path, *extra, env=env)
+    controller_after = os.times()
+    hosts_after = hosts_cpu_seconds()
+    controller = (controller_after.children_user - controller_before.children_user) + (
+        controller_after.children_system - controller_before.children_system
+    )
+    hosts = None if hosts_before is None or hosts_after is None else hosts_after - hosts_before
+    # Every task's result on every host, skipped ones included: the controller forks a worker
+    # for each.
+    host_results = sum(int(ok) + int(skipped) for ok, skipped in HOST_RESULTS.findall(run.out))
     if (run.rc == 0) != expect_ok:
         raise SystemExit(f"{step}: unexpected rc {run.rc}\n{run.out[-4000:]}")
     changed = run.changed()
@@ -144,6 +186,9 @@ def timed(
             "step": step,
             "seconds": round(run.seconds, 1),
             "changed": sum(changed.values()),
+            "controller_cpu": round(controller, 1),
+            "hosts_cpu": None if hosts is None else round(hosts, 1),
+            "host_results": host_results,
             "slowest": slowest_tasks(run),
             "plays": play_seconds(run),
         },
@@ -182,6 +227,22 @@ def ship() -> None:
     # The same run once more: the spread between the two is this machine's noise.
     timed("site.yml again, repeated", "site.yml")
     timed("site.yml again, SSH pipelining off", "site.yml", env={"ANSIBLE_PIPELINING": "False"})
+    # Mitogen's strategy, measured and not used: it runs the modules in a Python kept alive on
+    # each host. The interpreter is named: its discovery hands a delegated task the
+    # delegating host's Python (python3.13 on a Debian 12 host).
+    strategies = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    try:
+        timed(
+            "site.yml again, Mitogen's strategy",
+            "site.yml",
+            env={
+                "ANSIBLE_STRATEGY_PLUGINS": str(strategies),
+                "ANSIBLE_STRATEGY": "mitogen_linear",
+                "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
+            },
+        )
+    except SystemExit as failure:  # a figure missing, not the benchmark
+        say(f"site.yml with Mitogen's strategy failed, no row: {str(failure)[-1500:]}")
 
 
 def rollouts() -> None:
@@ -1045,10 +1106,25 @@ def report() -> str:
         "## Shipping",
         "",
         "Wall-clock time of each playbook from this machine over SSH; the rollouts ran under "
-        "the load of the timeline below. `changed` sums the recap over the hosts.",
+        "the load of the timeline below. `changed` sums the recap over the hosts; `host "
+        "results` counts every task's result on every host, skipped ones included (the "
+        "controller forks a worker for each). CPU, in seconds on this 2-core machine: the "
+        "controller's (ansible-playbook, its workers and their SSH clients) and the site's "
+        "hosts' (their containers' cgroups: the modules, and the load's requests during the "
+        "rollouts).",
         "",
         table(
-            ["run", "seconds before", "seconds", "of fresh", "changed", "slowest tasks (s)"],
+            [
+                "run",
+                "seconds before",
+                "seconds",
+                "of fresh",
+                "changed",
+                "host results",
+                "controller CPU s",
+                "hosts CPU s",
+                "slowest tasks (s)",
+            ],
             [
                 [
                     row["step"],
@@ -1056,6 +1132,9 @@ def report() -> str:
                     row["seconds"],
                     f"{row['seconds'] / fresh:.0%}",
                     row["changed"],
+                    row.get("host_results", ""),
+                    row.get("controller_cpu", ""),
+                    "" if row.get("hosts_cpu") is None else row["hosts_cpu"],
                     "; ".join(f"{name} {sec:.0f}" for name, sec in row["slowest"][:3]),
                 ]
                 for row in ship_rows

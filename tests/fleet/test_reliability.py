@@ -9,7 +9,6 @@ depend on each other: the first failure stops the rest.
 
 import concurrent.futures
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -847,12 +846,6 @@ def test_a_broken_repository_fails_the_backup_and_someone_hears_of_it() -> None:
         "the unit failed, the notification ran with its journal lines")  # fmt: skip
 
 
-# About five minutes of the fleet's time (bootstrap, a site.yml with a fresh db host, a restore):
-# more than the test suite's budget leaves, so a reliability run of its own.
-@pytest.mark.skipif(
-    os.environ.get("FLEET_REBUILD") != "1",
-    reason="the lost db host's rebuild runs with FLEET_REBUILD=1 (scripts/test.sh fleet)",
-)
 def test_a_lost_db_host_comes_back_from_the_backup_host_alone() -> None:
     """Writes go on until the db host's container is destroyed; a new, empty one is bootstrapped,
     set up by site.yml and restored from the backup host: every acknowledged row up to the last

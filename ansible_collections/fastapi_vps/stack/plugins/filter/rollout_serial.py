@@ -20,8 +20,9 @@ def rollout_serial(batch: object, groups: t.Mapping[str, t.Sequence[str]]) -> li
     text = str(batch).strip()
     try:
         if text.endswith("%"):
-            size = max(1, math.floor(len(apps) * float(text[:-1]) / 100))
-            valid = 0 < float(text[:-1]) <= 100
+            percent = float(text[:-1])
+            valid = 0 < percent <= 100
+            size = max(1, math.floor(len(apps) * percent / 100))
         else:
             size = int(text)
             valid = size > 0
@@ -34,8 +35,8 @@ def rollout_serial(batch: object, groups: t.Mapping[str, t.Sequence[str]]) -> li
         )
     # Every batch but the last is `size` app hosts; the last holds the app hosts left and the
     # worker hosts, which serve no request and so need no batch of their own. Ansible repeats
-    # the list's last value, and a --limit that leaves hosts out only ever shrinks the last
-    # batch's share of app hosts.
+    # the list's last value: a --limit that leaves hosts out shifts the batches (the worker hosts
+    # may then get one of their own), never more than `size` app hosts at once.
     before_last = max(math.ceil(len(apps) / size) - 1, 0)
     return [size] * before_last + [max(len(apps) - before_last * size + len(workers_only), 1)]
 

@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collection"))
+from collectionlib import tool
+
 ROOT = Path(__file__).resolve().parents[2]
+CHECK = ROOT / "playbooks" / "check.yml"
 
 
 def _start_container() -> str:
@@ -91,3 +96,23 @@ def site_inventory(path: Path, groups: dict[str, dict[str, str]], **values: Any)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({"all": {"vars": local, "children": children}}, sort_keys=False))
     return path
+
+
+def site_playbook(inventory: Path, *args: str, playbook: Path = CHECK) -> tuple[int, str]:
+    """Runs a playbook (the site's check playbook by default) against an inventory
+    site_inventory wrote: its return code and its output."""
+    result = subprocess.run(
+        [tool("ansible-playbook"), "-i", str(inventory), *args, str(playbook)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            # The aliases all share this machine's facts; keep them out of the project's cache.
+            "ANSIBLE_CACHE_PLUGIN": "memory",
+        },
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr

@@ -5,20 +5,11 @@ localhost aliases: app1 (app group), worker1 (worker group, no web process), db1
 changes; no container is needed."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collection"))
-from collectionlib import tool
-from conftest import site_inventory
-
-ROOT = Path(__file__).resolve().parents[2]
-CHECK = ROOT / "playbooks" / "check.yml"
+from conftest import site_inventory, site_playbook
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +29,9 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def check(inventory: Path, processes: list[dict]) -> tuple[int, str, str]:
     """check.yml with these app_processes: its rc, its failure messages and its recap."""
-    result = subprocess.run(
-        [tool("ansible-playbook"), "-i", str(inventory), str(CHECK), "-e",
-         json.dumps({"app_processes": processes})],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CACHE_PLUGIN": "memory"},
-    )  # fmt: skip
-    out = result.stdout + result.stderr
+    code, out = site_playbook(inventory, "-e", json.dumps({"app_processes": processes}))
     errors = "\n".join(re.findall(r"^\[ERROR\]: .*$", out, re.MULTILINE))
-    return result.returncode, errors, "\n".join(re.findall(r"^\w+\s+: ok=.*$", out, re.M))
+    return code, errors, "\n".join(re.findall(r"^\w+\s+: ok=.*$", out, re.M))
 
 
 WORKER = {"name": "worker", "command": ["app-worker"], "group": "worker"}

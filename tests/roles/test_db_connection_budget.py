@@ -10,20 +10,13 @@ Their need: 2 * 3 * 10 + 2 * 4 + 2 (one one-off command) + 10 (the reserve) = 80
 import getpass
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collection"))
-from collectionlib import tool
+from conftest import CHECK, ROOT, site_inventory, site_playbook
 from conftest import SECRET as PASSWORD
-from conftest import site_inventory
 
-ROOT = Path(__file__).resolve().parents[2]
-CHECK = ROOT / "playbooks" / "check.yml"
 NEEDED = 80
 BUDGET_TASK = "TASK [Check | the app hosts' database connections fit in max_connections]"
 ROLE_ALONE = """
@@ -69,24 +62,6 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
-def run(inventory: Path, *args: str, playbook: Path = CHECK) -> tuple[int, str]:
-    result = subprocess.run(
-        [tool("ansible-playbook"), "-i", str(inventory), *args, str(playbook)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={
-            **os.environ,
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            # The aliases all share this machine's facts; keep them out of the project's cache.
-            "ANSIBLE_CACHE_PLUGIN": "memory",
-        },
-        check=False,
-    )
-    return result.returncode, result.stdout + result.stderr
-
-
 def errors(output: str) -> str:
     """The failure messages, one line each."""
     return "\n".join(re.findall(r"^\[ERROR\]: .*$", output, re.MULTILINE))
@@ -104,7 +79,7 @@ def budget_results(output: str) -> list[str]:
 def test_one_connection_short_stops_before_any_change(inventory: Path) -> None:
     # The processes', the command's and the reserve's connections count: 79 is one short of
     # 60 + 8 + 2 + 10.
-    code, output = run(inventory, "-e", f"postgresql_max_connections={NEEDED - 1}")
+    code, output = site_playbook(inventory, "-e", f"postgresql_max_connections={NEEDED - 1}")
     message = errors(output)
     assert code != 0, output[-4000:]
     expected = f"needs {NEEDED} connections, more than postgresql_max_connections ({NEEDED - 1})"
@@ -123,7 +98,7 @@ def test_one_connection_short_stops_before_any_change(inventory: Path) -> None:
 
 
 def test_an_app_host_left_out_by_limit_is_named(inventory: Path) -> None:
-    code, output = run(inventory, "--limit", "app1,db1")
+    code, output = site_playbook(inventory, "--limit", "app1,db1")
     message = errors(output)
     assert code != 0, output[-4000:]
     assert "but app2, worker1 are not in this run (left out by --limit" in message, output[-4000:]
@@ -152,7 +127,7 @@ def test_the_derived_budget_fits_and_is_checked_once_per_run(
     )
     # Playbook group_vars come from the top playbook's directory: give it the site's.
     (tmp_path / "group_vars").symlink_to(ROOT / "group_vars")
-    code, output = run(inventory, playbook=twice)
+    code, output = site_playbook(inventory, playbook=twice)
     assert code == 0, output[-4000:]
     stats = recap(output)
     assert set(stats) == {"app1", "app2", "worker1", "db1"}, output[-4000:]
@@ -174,7 +149,7 @@ def test_the_postgresql_role_alone_refuses_a_too_small_max_connections(tmp_path:
         "postgresql_memory_mb": 1024,
     }
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {"db1": alone}}}))
-    code, output = run(inventory, "-e", "postgresql_max_connections=45", playbook=play)
+    code, output = site_playbook(inventory, "-e", "postgresql_max_connections=45", playbook=play)
     assert code != 0, output[-4000:]
     assert (
         "postgresql_max_connections (45) is less than postgresql_app_connections (40)"

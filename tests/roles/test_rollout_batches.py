@@ -3,19 +3,12 @@ Ansible itself over a throwaway inventory of localhost aliases: app hosts `rollo
 time, the worker hosts with the last batch, a --limit never draining more app hosts at once,
 and a bad `rollout_batch` refused by the check playbook before any change. No container."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import site_inventory, site_playbook
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collection"))
-from collectionlib import tool
-from conftest import site_inventory
-
-ROOT = Path(__file__).resolve().parents[2]
 # The rollout plays' hosts and serial, each batch printing its hosts.
 BATCHES = """
 - name: Batches
@@ -46,22 +39,10 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
-def run(inventory: Path, playbook: Path, *args: str) -> tuple[int, str]:
-    result = subprocess.run(
-        [tool("ansible-playbook"), "-i", str(inventory), *args, str(playbook)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CACHE_PLUGIN": "memory"},
-        check=False,
-    )
-    return result.returncode, result.stdout + result.stderr
-
-
 def batches(inventory: Path, tmp_path: Path, *args: str) -> list[str]:
     playbook = tmp_path / "batches.yml"
     playbook.write_text(BATCHES)
-    code, output = run(inventory, playbook, *args)
+    code, output = site_playbook(inventory, *args, playbook=playbook)
     assert code == 0, output[-3000:]
     return re.findall(r"^ *msg: batch=(\S*)$", output, re.MULTILINE)
 
@@ -86,7 +67,7 @@ def test_app_hosts_switch_a_batch_at_a_time_and_the_workers_with_the_last(
 
 @pytest.mark.parametrize("value", ["0", "two", "150%"])
 def test_a_bad_rollout_batch_is_refused_before_any_change(inventory: Path, value: str) -> None:
-    code, output = run(inventory, ROOT / "playbooks" / "check.yml", "-e", f"rollout_batch={value}")
+    code, output = site_playbook(inventory, "-e", f"rollout_batch={value}")
     assert code != 0, output[-3000:]
     assert f"rollout_batch is '{value}'" in output, output[-3000:]
     assert "a positive number (2) or a percentage of the app hosts (25%)" in output

@@ -30,6 +30,13 @@ PLAY = """
       ansible.builtin.debug:
         msg: "current=r42 units=2"
 
+- name: Run nowhere
+  hosts: "{{ [] }}"
+  gather_facts: false
+  tasks:
+    - name: Never run
+      ansible.builtin.command: "true"
+
 - name: Then fail
   hosts: localhost
   gather_facts: false
@@ -74,6 +81,8 @@ def test_a_line_per_play_with_what_changed(run: tuple[int, str, str, Path]) -> N
                for line in lines), screen  # fmt: skip
     assert any(line.startswith("PLAY Then fail · ") and line.endswith("· FAILED on localhost")
                for line in lines), screen  # fmt: skip
+    # A play that matches no host gets no line.
+    assert "Run nowhere" not in screen, screen
     # Tasks that went well are not on the screen, one by one (the slowest are named at the end).
     for quiet in ("Look around quietly", "Change one thing", "Skip this one"):
         assert f"TASK [{quiet}]" not in screen, screen

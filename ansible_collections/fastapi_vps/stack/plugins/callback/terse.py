@@ -184,6 +184,10 @@ class CallbackModule(DefaultCallback):
         self._play_failed = set()
         self._status(f"PLAY {name}")
 
+    def v2_playbook_on_no_hosts_matched(self) -> None:
+        # A play that runs nowhere (its hosts pattern is empty) gets no line.
+        self._play_line = None
+
     def _task_status(self, task: Task, state: str = "") -> None:
         play = self._play_line[0] if self._play_line else ""
         self._status(f"{play} · task {self._task_number}: {task.get_name().strip()}{state}")

@@ -1,6 +1,6 @@
 """The rollout plays' batches (the collection's rollout_serial filter as their `serial`), run by
 Ansible itself over a throwaway inventory of localhost aliases: app hosts `rollout_batch` at a
-time, the worker hosts with the last batch, a --limit never draining more app hosts at once,
+time, then the worker hosts together, a --limit never draining more app hosts at once,
 and a bad `rollout_batch` refused by the check playbook before any change. No container."""
 
 import re
@@ -30,7 +30,7 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {
             "app": {f"app{n}": f"10.9.0.2{n}" for n in range(1, 6)},
             # app2 is in the worker group too: an app host, batched as one.
-            "worker": {"worker1": "10.9.0.41", "app2": "10.9.0.22"},
+            "worker": {"worker1": "10.9.0.41", "worker2": "10.9.0.42", "app2": "10.9.0.22"},
             "db": {"db1": "10.9.0.30"},
         },
         app_processes=[{"name": "worker", "command": ["app-worker"], "group": "worker"}],
@@ -50,16 +50,16 @@ def batches(inventory: Path, tmp_path: Path, *args: str) -> list[str]:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ((), ["app1", "app2", "app3", "app4", "app5,worker1"]),
-        (("-e", "rollout_batch=2"), ["app1,app2", "app3,app4", "app5,worker1"]),
-        (("-e", "rollout_batch=40%"), ["app1,app2", "app3,app4", "app5,worker1"]),
-        (("-e", "rollout_batch=5"), ["app1,app2,app3,app4,app5,worker1"]),
+        ((), ["app1", "app2", "app3", "app4", "app5", "worker1,worker2"]),
+        (("-e", "rollout_batch=2"), ["app1,app2", "app3,app4", "app5", "worker1,worker2"]),
+        (("-e", "rollout_batch=40%"), ["app1,app2", "app3,app4", "app5", "worker1,worker2"]),
+        (("-e", "rollout_batch=5"), ["app1,app2,app3,app4,app5", "worker1,worker2"]),
         # Hosts left out by --limit: the batches shift, never two app hosts at once.
         (("--limit", "app1,app4,app5,worker1"), ["app1", "app4", "app5", "worker1"]),
-        (("--limit", "app4,app5,worker1"), ["app4", "app5", "worker1"]),
+        (("--limit", "app4,app5,worker1,worker2"), ["app4", "app5", "worker1", "worker2"]),
     ],
 )
-def test_app_hosts_switch_a_batch_at_a_time_and_the_workers_with_the_last(
+def test_app_hosts_switch_a_batch_at_a_time_then_the_workers_together(
     inventory: Path, tmp_path: Path, args: tuple[str, ...], expected: list[str]
 ) -> None:
     assert batches(inventory, tmp_path, *args) == expected

@@ -13,8 +13,8 @@ from ansible.errors import AnsibleFilterError
 
 def rollout_serial(batch: object, groups: t.Mapping[str, t.Sequence[str]]) -> list[int]:
     """`serial` for a play over `app:worker` (the app hosts first, in their order): batches of
-    `batch` app hosts (a count, or a percentage of the app hosts), the hosts that run the app's
-    processes only switching with the last batch."""
+    `batch` app hosts (a count, or a percentage of the app hosts), then one batch of the hosts
+    that run the app's processes only."""
     apps = list(groups.get("app", []))
     workers_only = [host for host in groups.get("worker", []) if host not in apps]
     text = str(batch).strip()
@@ -33,12 +33,15 @@ def rollout_serial(batch: object, groups: t.Mapping[str, t.Sequence[str]]) -> li
             f"rollout_batch is {batch!r}: give the app hosts switched at a time, a positive "
             "number (2) or a percentage of the app hosts (25%)"
         )
-    # Every batch but the last is `size` app hosts; the last holds the app hosts left and the
-    # worker hosts, which serve no request and so need no batch of their own. Ansible repeats
-    # the list's last value: a --limit that leaves hosts out shifts the batches (the worker hosts
-    # may then get one of their own), never more than `size` app hosts at once.
-    before_last = max(math.ceil(len(apps) / size) - 1, 0)
-    return [size] * before_last + [max(len(apps) - before_last * size + len(workers_only), 1)]
+    # The worker hosts serve no request: they switch together, once every app host is back in
+    # rotation (in a batch with an app host, its drain would last as long as their switch).
+    # Ansible repeats the list's last value: a --limit that leaves app hosts out shifts the
+    # batches (the worker hosts may then switch one at a time), never more than `size` app
+    # hosts at once, as the app hosts come first.
+    # The last app batch is what is left, so that no worker host joins it.
+    full, left = divmod(len(apps), size)
+    batches = [size] * full + [left] + [len(workers_only)]
+    return [count for count in batches if count > 0] or [1]
 
 
 class FilterModule:

@@ -113,6 +113,7 @@ def test_the_log_holds_the_default_output_for_its_owner_only(
         "ok: [localhost]",
         "changed: [localhost]",
         "skipping: [localhost]",
+        "skipping: no hosts matched",
         "fatal: [localhost]: FAILED!",
         "PLAY RECAP",
     ):

@@ -185,7 +185,8 @@ class CallbackModule(DefaultCallback):
         self._status(f"PLAY {name}")
 
     def v2_playbook_on_no_hosts_matched(self) -> None:
-        # A play that runs nowhere (its hosts pattern is empty) gets no line.
+        # A play that runs nowhere (its hosts pattern is empty) gets no line; the log says so.
+        super().v2_playbook_on_no_hosts_matched()
         self._play_line = None
 
     def _task_status(self, task: Task, state: str = "") -> None:

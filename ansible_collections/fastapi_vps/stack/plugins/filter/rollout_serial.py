@@ -33,12 +33,11 @@ def rollout_serial(batch: object, groups: t.Mapping[str, t.Sequence[str]]) -> li
             f"rollout_batch is {batch!r}: give the app hosts switched at a time, a positive "
             "number (2) or a percentage of the app hosts (25%)"
         )
-    # The worker hosts serve no request: they switch together, once every app host is back in
-    # rotation (in a batch with an app host, its drain would last as long as their switch).
-    # Ansible repeats the list's last value: a --limit that leaves app hosts out shifts the
-    # batches (the worker hosts may then switch one at a time), never more than `size` app
+    # Batches of `size` app hosts, the last one what is left, then the worker hosts together:
+    # they serve no request, and an app host in their batch would stay drained through their
+    # switch. Ansible repeats the list's last value: a --limit that leaves app hosts out shifts
+    # the batches (the worker hosts may then switch one at a time), never more than `size` app
     # hosts at once, as the app hosts come first.
-    # The last app batch is what is left, so that no worker host joins it.
     full, left = divmod(len(apps), size)
     batches = [size] * full + [left] + [len(workers_only)]
     return [count for count in batches if count > 0] or [1]

@@ -138,8 +138,18 @@ run_lane() {
     done
 }
 
+# The machine's CPU time in seconds: all of it, then the containers' (the lab's hosts: their
+# modules, services and load). The suite's figures below say how busy the cores were and where
+# the time went: when they are busy throughout, only less work makes the suite faster.
+cpu_seconds() {
+    local containers=/sys/fs/cgroup/cpuacct/docker/cpuacct.usage # cgroup v1, as on the lab
+    awk -v hz="$(getconf CLK_TCK)" '/^cpu /{print ($2 + $3 + $4 + $7 + $8 + $9) / hz}' /proc/stat
+    if [ -r "$containers" ]; then awk '{print $1 / 1e9}' "$containers"; else echo -; fi
+}
+
 steps=("$@")
 suite_start=$SECONDS
+read -r -d '' cpu_start_busy cpu_start_containers < <(cpu_seconds)
 if [ ${#steps[@]} -eq 0 ]; then
     order=(lab lab-base lint validation release collection app providers)
     for s in "${scenarios[@]}"; do order+=("molecule:$s"); done
@@ -179,5 +189,18 @@ verdict="within"
 [ "$total" -le "$budget" ] || verdict="OVER"
 printf '%-24s %-7s %5ss  (%s the budget of %ss, 35 min: %d%%)\n' total "" "$total" "$verdict" \
     "$budget" $((100 * total / budget))
+read -r -d '' cpu_end_busy cpu_end_containers < <(cpu_seconds)
+# (No containers' figure at the start: Docker's cgroup came with the lab step, all of it in the run.)
+[ "$cpu_start_containers" = - ] && cpu_start_containers=0
+awk -v busy="$cpu_end_busy $cpu_start_busy" -v hosts="$cpu_end_containers $cpu_start_containers" \
+    -v wall="$total" -v cores="$(nproc)" 'BEGIN {
+    split(busy, b, " "); used = b[1] - b[2]
+    if (wall < 1 || used <= 0) exit
+    printf "cpu: %.0f s used of %d cores for %d s, %.0f%% busy", used, cores, wall, 100 * used / (cores * wall)
+    split(hosts, h, " ")
+    if (h[1] != "-") printf "; the lab containers %.0f%% of it, the rest (Ansible, tests, Docker) %.0f%%",
+        100 * (h[1] - h[2]) / used, 100 - 100 * (h[1] - h[2]) / used
+    print ""
+}'
 printf 'suite: %d passed, %d failed\n' "$passed" "$failed"
 [ "$failed" -eq 0 ]

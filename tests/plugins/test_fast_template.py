@@ -42,6 +42,24 @@ line {{ i }}
 """
 
 
+# The same files, their stats read in one find first and handed to each task as `known`.
+PLAY_KNOWN = PLAY.replace(
+    "  tasks:\n",
+    """  tasks:
+    - name: Read the files' stats in one call
+      ansible.builtin.find:
+        paths: ["{{{{ out }}}}"]
+        patterns: ["f*.conf"]
+        get_checksum: true
+      register: files_now
+
+""",
+).replace(
+    'mode: "{{{{ mode }}}}"\n',
+    'mode: "{{{{ mode }}}}"\n        known: "{{{{ files_now.files }}}}"\n',
+)
+
+
 @pytest.fixture
 def work(tmp_path: Path) -> Path:
     (tmp_path / "templates").mkdir()
@@ -51,10 +69,14 @@ def work(tmp_path: Path) -> Path:
 
 
 def run(
-    work: Path, module: str = "fastapi_vps.stack.fast_template", *args: str, **variables: str
+    work: Path,
+    module: str = "fastapi_vps.stack.fast_template",
+    *args: str,
+    play: str = PLAY,
+    **variables: str,
 ) -> tuple[str, dict[str, int]]:
     """The playbook's output, and how many times each module ran."""
-    (work / "play.yml").write_text(PLAY.format(module=module))
+    (work / "play.yml").write_text(play.format(module=module))
     values = {
         "out": str(work / "out"),
         "owner": getpass.getuser(),
@@ -125,3 +147,17 @@ def test_what_a_stat_cannot_judge_goes_through_the_file_module(work: Path) -> No
     run(work, mode="u=rw,g=r,o=r")
     output, runs = run(work, mode="u=rw,g=r,o=r")
     assert changed(output) == 0 and runs == {"stat": 3, "file": 3}, runs
+
+
+def test_files_known_from_one_find_cost_no_call_of_their_own_and_an_edit_is_put_right(
+    work: Path,
+) -> None:
+    output, runs = run(work, play=PLAY_KNOWN)  # the first run: not there yet, stat'ed as usual
+    assert changed(output) == 1 and runs == {"find": 1, "stat": 3, "copy": 3}, runs
+    output, runs = run(work, play=PLAY_KNOWN)
+    assert changed(output) == 0 and runs == {"find": 1}, runs
+    # An edit by hand: the find's checksum shows it, the file is written again.
+    (work / "out" / "f1.conf").write_text("edited\n")
+    output, runs = run(work, play=PLAY_KNOWN)
+    assert changed(output) == 1 and runs == {"find": 1, "copy": 1}, runs
+    assert "value = 1" in (work / "out" / "f1.conf").read_text()

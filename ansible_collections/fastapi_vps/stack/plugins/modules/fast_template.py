@@ -15,9 +15,22 @@ description:
     as C(file) would have.
   - Arguments a stat cannot vouch for (symbolic modes, SELinux contexts, O(attributes), O(follow))
     keep the builtin path.
+  - With O(known), a role reads all of its files' stats in one call and each template task makes
+    no remote call at all for a file already right.
 author:
   - fastapi-vps maintainers (@fastapi-vps)
 options:
+  known:
+    description:
+      - The stats of files read in one call before, as the C(files) that M(ansible.builtin.find)
+        returns with O(ansible.builtin.find#module:get_checksum=true).
+      - When O(dest) is among them as a regular file, that stat answers whether the file is
+        already right, and the task makes no remote call of its own for it; otherwise the file
+        is stat'ed as usual.
+      - Read them after the last task that may change these files, and before the templates.
+    type: list
+    elements: dict
+    default: []
   follow:
     description:
       - Whether symbolic links are followed, as in M(ansible.builtin.template).

@@ -53,8 +53,8 @@ class _CopyKeepingStat(CopyAction):
     """The builtin copy action, remembering its last stat to answer the attribute check."""
 
     _last_stat: dict[str, t.Any] | None = None
-    # The regular files the role read in one call, by path (the `known` argument).
-    known: t.ClassVar[dict[str, dict[str, t.Any]]] = {}
+    # The regular files the role read in one call, by path (the `known` argument), if any.
+    known: dict[str, dict[str, t.Any]] | None = None
 
     def _execute_remote_stat(
         self,
@@ -64,7 +64,7 @@ class _CopyKeepingStat(CopyAction):
         tmp: str | None = None,
         checksum: bool = True,
     ) -> dict[str, object]:
-        stat = self.known.get(path)
+        stat = (self.known or {}).get(path)
         if stat is not None and not follow and stat.get("isreg") and "checksum" in stat:
             result = dict(stat, exists=True)
         else:

@@ -75,7 +75,8 @@ def run(
     play: str = PLAY,
     **variables: str,
 ) -> tuple[str, dict[str, int]]:
-    """The playbook's output, and how many times each module ran."""
+    """The playbook's output, and how many times each module ran and a temporary directory was
+    made on the host."""
     (work / "play.yml").write_text(play.format(module=module))
     values = {
         "out": str(work / "out"),
@@ -104,6 +105,7 @@ def run(
             **os.environ,
             "ANSIBLE_COLLECTIONS_PATH": str(ROOT),
             "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_PIPELINING": "1",  # as the project's ansible.cfg
         },
         capture_output=True,
         text=True,
@@ -113,6 +115,9 @@ def run(
     runs: dict[str, int] = {}
     for name in re.findall(r"Using module file \S*/modules/(\w+)\.py", result.stdout):
         runs[name] = runs.get(name, 0) + 1
+    # The temporary directories made on the host (three round trips each: home, mkdir, rm).
+    if tmpdirs := result.stdout.count("umask 77 && mkdir -p"):
+        runs["tmpdir"] = tmpdirs
     return result.stdout, runs
 
 
@@ -122,9 +127,10 @@ def changed(output: str) -> int:
 
 def test_files_already_right_cost_one_stat_each_and_a_wrong_mode_is_put_right(work: Path) -> None:
     output, runs = run(work)
-    assert changed(output) == 1 and runs == {"stat": 3, "copy": 3}, runs
+    assert changed(output) == 1 and runs == {"stat": 3, "copy": 3, "tmpdir": 3}, runs
     builtin_output, builtin_runs = run(work, "ansible.builtin.template")
-    assert changed(builtin_output) == 0 and builtin_runs == {"stat": 3, "file": 3}, builtin_runs
+    assert changed(builtin_output) == 0, builtin_runs
+    assert builtin_runs == {"stat": 3, "file": 3, "tmpdir": 3}, builtin_runs
     output, runs = run(work)
     assert changed(output) == 0 and runs == {"stat": 3}, runs
     assert "value = 1" in (work / "out" / "f0.conf").read_text()
@@ -153,11 +159,19 @@ def test_files_known_from_one_find_cost_no_call_of_their_own_and_an_edit_is_put_
     work: Path,
 ) -> None:
     output, runs = run(work, play=PLAY_KNOWN)  # the first run: not there yet, stat'ed as usual
-    assert changed(output) == 1 and runs == {"find": 1, "stat": 3, "copy": 3}, runs
+    assert changed(output) == 1 and runs == {"find": 1, "stat": 3, "copy": 3, "tmpdir": 3}, runs
     output, runs = run(work, play=PLAY_KNOWN)
     assert changed(output) == 0 and runs == {"find": 1}, runs
     # An edit by hand: the find's checksum shows it, the file is written again.
     (work / "out" / "f1.conf").write_text("edited\n")
     output, runs = run(work, play=PLAY_KNOWN)
-    assert changed(output) == 1 and runs == {"find": 1, "copy": 1}, runs
+    assert changed(output) == 1 and runs == {"find": 1, "copy": 1, "tmpdir": 1}, runs
     assert "value = 1" in (work / "out" / "f1.conf").read_text()
+
+
+def test_without_pipelining_each_task_makes_its_temporary_directory_first_as_the_builtin(
+    work: Path,
+) -> None:
+    run(work)
+    output, runs = run(work, ansible_pipelining="false")
+    assert changed(output) == 0 and runs == {"stat": 3, "tmpdir": 3}, runs

@@ -12,6 +12,10 @@ With `known`, the stat comes from a list of files' stats the role took in one ca
 (ansible.builtin.find with get_checksum), so a file already right costs no remote call of its own:
 a role with ten files pays one call instead of ten. A file not in the list is stat'ed as usual.
 
+The builtin action also makes a temporary directory on the host before anything else, and
+removes it after: three more round trips (the home directory, mkdir, rm). With pipelining, only
+a file that must be written needs it, and here it is made only then.
+
 Everything else is the builtin action, unchanged: rendering, `validate`, `backup`, check
 mode, diff. Any argument this shortcut cannot judge from a stat (symbolic modes, SELinux
 contexts, file attributes, `follow`) keeps the builtin path.
@@ -23,6 +27,7 @@ import typing as t
 
 from ansible.plugins.action.copy import ActionModule as CopyAction
 from ansible.plugins.action.template import ActionModule as TemplateAction
+from ansible.utils.hashing import checksum as local_checksum
 
 # file-module arguments a stat cannot vouch for.
 _NEEDS_FILE_MODULE = ("attributes", "attr", "seuser", "serole", "setype", "selevel", "follow")
@@ -56,6 +61,31 @@ class _CopyKeepingStat(CopyAction):
     # The regular files the role read in one call, by path (the `known` argument), if any.
     known: dict[str, dict[str, t.Any]] | None = None
 
+    def _early_needs_tmp_path(self) -> bool:
+        # Pipelined module runs need no directory on the host: _copy_file makes it, only for a
+        # file that must be written. Without pipelining every module run needs one, made first.
+        return not self._is_pipelining_enabled("new")
+
+    def _copy_file(
+        self,
+        source_full: str,
+        source_rel: str,
+        content: object,
+        content_tempfile: object,
+        dest: str,
+        task_vars: dict[str, object],
+        follow: bool,
+    ) -> dict[str, object] | None:
+        if self._connection._shell.tmpdir is None and not self._task.check_mode:
+            # The stat the builtin code asks for next, taken first (the same one: see below).
+            stat = self._execute_remote_stat(dest, all_vars=task_vars, follow=follow)
+            right = stat.get("isreg") and stat.get("checksum") == local_checksum(source_full)
+            if not right:
+                self._make_tmp_path()
+        return super()._copy_file(
+            source_full, source_rel, content, content_tempfile, dest, task_vars, follow
+        )
+
     def _execute_remote_stat(
         self,
         path: str,
@@ -64,6 +94,8 @@ class _CopyKeepingStat(CopyAction):
         tmp: str | None = None,
         checksum: bool = True,
     ) -> dict[str, object]:
+        if self._last_stat is not None and self._last_stat["path"] == path:
+            return self._last_stat  # asked again by the builtin code after _copy_file's look
         stat = (self.known or {}).get(path)
         if stat is not None and not follow and stat.get("isreg") and "checksum" in stat:
             result = dict(stat, exists=True)
@@ -72,7 +104,7 @@ class _CopyKeepingStat(CopyAction):
                 path, all_vars, follow, tmp=tmp, checksum=checksum
             )
         self._last_stat = dict(result, path=path)
-        return result
+        return self._last_stat
 
     def _execute_module(
         self,
@@ -132,6 +164,9 @@ class _ActionLoader:
 
 
 class ActionModule(TemplateAction):
+    def _early_needs_tmp_path(self) -> bool:
+        return not self._is_pipelining_enabled("new")  # as the copy action above
+
     def run(
         self, tmp: str | None = None, task_vars: dict[str, object] | None = None
     ) -> dict[str, object]:

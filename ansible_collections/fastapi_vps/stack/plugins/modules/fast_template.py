@@ -17,6 +17,8 @@ description:
     keep the builtin path.
   - With O(known), a role reads all of its files' stats in one call and each template task makes
     no remote call at all for a file already right.
+  - With pipelining, the temporary directory on the host (three round trips of the builtin action
+    in every task) is made only for a file that must be written.
 author:
   - fastapi-vps maintainers (@fastapi-vps)
 options:

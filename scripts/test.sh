@@ -23,7 +23,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 # The steps' logs hold Ansible's default output with each task's timing (tests/conftest.py sets the
 # same for a pytest run of its own).
-export ANSIBLE_STDOUT_CALLBACK=ansible.builtin.default ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
+export ANSIBLE_STDOUT_CALLBACK=ansible.builtin.default ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks,fastapi_vps.stack.module_cache
 export ANSIBLE_LOG_PATH=/dev/null
 
 budget=2100 # seconds: the whole suite within 35 minutes on a 2-core machine

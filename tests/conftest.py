@@ -5,5 +5,7 @@ output is its log."""
 import os
 
 os.environ.setdefault("ANSIBLE_STDOUT_CALLBACK", "ansible.builtin.default")
-os.environ.setdefault("ANSIBLE_CALLBACKS_ENABLED", "ansible.posix.profile_tasks")
+os.environ.setdefault(
+    "ANSIBLE_CALLBACKS_ENABLED", "ansible.posix.profile_tasks,fastapi_vps.stack.module_cache"
+)
 os.environ.setdefault("ANSIBLE_LOG_PATH", os.devnull)

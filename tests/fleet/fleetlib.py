@@ -46,7 +46,7 @@ def playbook(
     # the benchmark runs playbooks from here too.
     env = {
         "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
-        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,fastapi_vps.stack.module_cache",
         "ANSIBLE_LOG_PATH": os.devnull,
         **os.environ,
         "ANSIBLE_FORCE_COLOR": "0",

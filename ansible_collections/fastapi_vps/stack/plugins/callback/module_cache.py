@@ -17,11 +17,14 @@ description:
   - This callback keeps them in C(~/.cache/fastapi_vps/ansiballz/<key>). At the start of a run it
     links the kept ones into the run's own cache, and at its end it keeps the ones the run
     packed. Ansible's own code does the packing and the reading, unchanged.
-  - The key is a digest of the controller's Python, the versions of ansible-core and of the
-    C(ansible) package (whose collections it bundles), and the name, size and modification time
-    of every file under the modules and module_utils of the collections in
-    C(COLLECTIONS_PATHS) and of C(DEFAULT_MODULE_PATH) and C(DEFAULT_MODULE_UTILS_PATH). Any
-    change to them gives a new, empty directory; directories unused for 14 days are removed.
+  - The key is a digest of the controller's Python, the version of ansible-core, and the name,
+    size and modification time of the files modules come from, for every collection Ansible
+    searches (the configured paths, the playbook's own C(collections) directory and Python's
+    path, where the C(ansible) package bundles its collections) and C(DEFAULT_MODULE_PATH) and
+    C(DEFAULT_MODULE_UTILS_PATH). An installed collection counts by its C(MANIFEST.json), which
+    every install or upgrade rewrites; a collection in a source tree by every file under its
+    modules and module_utils. Any change to them gives a new, empty directory; directories
+    unused for 14 days are removed.
   - Modules from a C(library) directory beside a playbook or in a role are packed under their
     bare name, which says nothing of their content, so they are never kept.
   - Each run packs into its own directory, so runs at the same time do not interfere.
@@ -36,7 +39,6 @@ EXAMPLES = r"""
 """
 
 import hashlib
-import importlib.metadata
 import os
 import shutil
 import sys
@@ -47,6 +49,7 @@ from ansible import constants as C
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_core_version
+from ansible.utils.collection_loader import AnsibleCollectionConfig
 
 KEEP_ROOT = Path("~/.cache/fastapi_vps/ansiballz").expanduser()
 UNUSED_DAYS = 14
@@ -55,7 +58,10 @@ UNKEYED_PREFIX = "ansible.legacy."
 
 
 def _files_under(root: Path) -> list[str]:
-    """Each file below root as 'path size mtime', sorted; nothing when root does not exist."""
+    """root, or each file below it, as 'path size mtime', sorted; nothing when it does not exist."""
+    if root.is_file():
+        stat = root.stat()
+        return [f"{root} {stat.st_size} {stat.st_mtime_ns}"]
     lines = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d != "__pycache__"]
@@ -70,17 +76,20 @@ def _files_under(root: Path) -> list[str]:
 
 
 def _key() -> str:
-    try:
-        bundle = importlib.metadata.version("ansible")
-    except importlib.metadata.PackageNotFoundError:
-        bundle = "none"
-    parts = [sys.version, ansible_core_version, bundle, os.path.dirname(C.__file__)]
-    roots = [Path(p) for p in C.DEFAULT_MODULE_PATH + C.DEFAULT_MODULE_UTILS_PATH]
-    for path in C.COLLECTIONS_PATHS:
-        for plugins in sorted(Path(path).glob("ansible_collections/*/*/plugins")):
-            roots += [plugins / "modules", plugins / "module_utils"]
-    for root in roots:
-        parts += _files_under(root)
+    parts = [sys.version, ansible_core_version, os.path.dirname(C.__file__)]
+    for path in C.DEFAULT_MODULE_PATH + C.DEFAULT_MODULE_UTILS_PATH:
+        parts += _files_under(Path(path))
+    # Every collection Ansible would load a module from (the playbook's own collections
+    # directory and Python's too); an installed one by its manifest, which every install or
+    # upgrade rewrites, one in a source tree by its files.
+    for path in AnsibleCollectionConfig.collection_paths:
+        for collection in sorted(Path(path).glob("ansible_collections/*/*")):
+            manifest = collection / "MANIFEST.json"
+            if manifest.is_file():
+                parts += _files_under(manifest)
+            else:
+                parts += _files_under(collection / "plugins" / "modules")
+                parts += _files_under(collection / "plugins" / "module_utils")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ansible_mitogen
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collection"))
@@ -73,6 +74,7 @@ def run(
     module: str = "fastapi_vps.stack.fast_template",
     *args: str,
     play: str = PLAY,
+    env: dict[str, str] | None = None,
     **variables: str,
 ) -> tuple[str, dict[str, int]]:
     """The playbook's output, and how many times each module ran and a temporary directory was
@@ -106,6 +108,7 @@ def run(
             "ANSIBLE_COLLECTIONS_PATH": str(ROOT),
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_PIPELINING": "1",  # as the project's ansible.cfg
+            **(env or {}),
         },
         capture_output=True,
         text=True,
@@ -175,3 +178,14 @@ def test_without_pipelining_each_task_makes_its_temporary_directory_first_as_the
     run(work)
     output, runs = run(work, ansible_pipelining="false")
     assert changed(output) == 0 and runs == {"stat": 3, "tmpdir": 3}, runs
+
+
+def test_under_mitogens_strategy_it_writes_and_then_leaves_alone_as_the_builtin(work: Path) -> None:
+    strategies = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    mitogen = {"ANSIBLE_STRATEGY_PLUGINS": str(strategies), "ANSIBLE_STRATEGY": "mitogen_linear"}
+    output, _ = run(work, env=mitogen)
+    assert changed(output) == 1 and "value = 1" in (work / "out" / "f0.conf").read_text()
+    output, _ = run(work, env=mitogen, value="2")
+    assert changed(output) == 1 and "value = 2" in (work / "out" / "f0.conf").read_text()
+    output, _ = run(work, env=mitogen, value="2")
+    assert changed(output) == 0

@@ -54,6 +54,15 @@ def _attributes_match(args: dict[str, object], stat: dict[str, t.Any]) -> bool:
     return True
 
 
+def _tmp_first(action: CopyAction | TemplateAction) -> bool:
+    """Whether the action makes the host's temporary directory before anything else: only when
+    module runs are not pipelined (each then needs it), as the builtin actions always do."""
+    try:
+        return not action._is_pipelining_enabled("new")
+    except AssertionError:  # Mitogen's actions run modules their own way and refuse the question
+        return True
+
+
 class _CopyKeepingStat(CopyAction):
     """The builtin copy action, remembering its last stat to answer the attribute check."""
 
@@ -63,8 +72,8 @@ class _CopyKeepingStat(CopyAction):
 
     def _early_needs_tmp_path(self) -> bool:
         # Pipelined module runs need no directory on the host: _copy_file makes it, only for a
-        # file that must be written. Without pipelining every module run needs one, made first.
-        return not self._is_pipelining_enabled("new")
+        # file that must be written.
+        return _tmp_first(self)
 
     def _copy_file(
         self,
@@ -165,7 +174,7 @@ class _ActionLoader:
 
 class ActionModule(TemplateAction):
     def _early_needs_tmp_path(self) -> bool:
-        return not self._is_pipelining_enabled("new")  # as the copy action above
+        return _tmp_first(self)
 
     def run(
         self, tmp: str | None = None, task_vars: dict[str, object] | None = None

@@ -198,7 +198,7 @@ def gunicorn_on_socket(
     env: dict[str, str], tmp_path: Path, *args: str
 ) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
     """gunicorn with tests/app/gunicorn_test_conf.py (and *args) on a fresh unix socket, ready;
-    yields the process, the socket and the log. Killed afterwards if it is still running."""
+    yields the process, the socket and the log. Killed afterwards with its workers."""
     # Unix socket paths are limited to ~100 bytes; tmp_path can be longer.
     sock = Path(f"/tmp/app-test-{tmp_path.name[-20:]}-{time.monotonic_ns()}.sock")
     log_path = tmp_path / f"gunicorn-{time.monotonic_ns()}.log"
@@ -210,6 +210,7 @@ def gunicorn_on_socket(
             env={**env, "TEST_GUNICORN_SOCKET": str(sock)},
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # a process group of its own, which its workers share
         )
     try:
         deadline = time.monotonic() + 30
@@ -219,6 +220,7 @@ def gunicorn_on_socket(
         wait_ready("http://app", process, log_path, transport=httpx.HTTPTransport(uds=str(sock)))
         yield process, sock, log_path
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        # The whole group: a master killed alone leaves its workers running, with the socket.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

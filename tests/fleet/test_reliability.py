@@ -171,7 +171,7 @@ def test_deploy_new_release(first_release: str) -> None:
     )
     served = {r["detail"].split("@")[0] for r in records if r["kind"] == "version" and r["ok"]}
     assert {first_release, "fleet-r2"} <= served, served  # the load really crossed the switch
-    # The worker host's processes switched too, in their turn after the app hosts.
+    # The worker host's processes switched too, in the last batch.
     assert process_releases(WORKER_HOST) == ["fleet-r2"] * 2
     ROWS[-1]["note"] = f"{first_release[:12]} -> fleet-r2 on both app hosts and the worker host"
     assert ROWS[-1]["failed"] == 0

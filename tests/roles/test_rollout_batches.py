@@ -1,7 +1,8 @@
 """The rollout plays' batches (the collection's rollout_serial filter as their `serial`), run by
 Ansible itself over a throwaway inventory of localhost aliases: app hosts `rollout_batch` at a
-time, then the worker hosts together, a --limit never draining more app hosts at once,
-and a bad `rollout_batch` refused by the check playbook before any change. No container."""
+time, then the worker hosts together (or with the last app hosts: a deploy's), a --limit never
+draining more app hosts at once, and a bad `rollout_batch` refused by the check playbook before
+any change. No container."""
 
 import re
 from pathlib import Path
@@ -14,7 +15,9 @@ BATCHES = """
 - name: Batches
   hosts: app:worker
   gather_facts: false
-  serial: "{{ rollout_batch | default(1) | fastapi_vps.stack.rollout_serial(groups) }}"
+  serial: >-
+    {{ rollout_batch | default(1)
+       | fastapi_vps.stack.rollout_serial(groups, workers_apart=apart | bool) }}
   tasks:
     - name: Batch
       ansible.builtin.debug:
@@ -42,7 +45,7 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def batches(inventory: Path, tmp_path: Path, *args: str) -> list[str]:
     playbook = tmp_path / "batches.yml"
     playbook.write_text(BATCHES)
-    code, output = site_playbook(inventory, *args, playbook=playbook)
+    code, output = site_playbook(inventory, "-e", "apart=true", *args, playbook=playbook)
     assert code == 0, output[-3000:]
     return re.findall(r"^ *msg: batch=(\S*)$", output, re.MULTILINE)
 
@@ -51,6 +54,21 @@ def batches(inventory: Path, tmp_path: Path, *args: str) -> list[str]:
     ("args", "expected"),
     [
         ((), ["app1", "app2", "app3", "app4", "app5", "worker1,worker2"]),
+        # A deploy's: the worker hosts in the last batch.
+        (("-e", "apart=false"), ["app1", "app2", "app3", "app4", "app5,worker1,worker2"]),
+        (
+            ("-e", "apart=false", "-e", "rollout_batch=2"),
+            ["app1,app2", "app3,app4", "app5,worker1,worker2"],
+        ),
+        (
+            ("-e", "apart=false", "-e", "rollout_batch=5"),
+            ["app1,app2,app3,app4,app5,worker1,worker2"],
+        ),
+        (("-e", "apart=false", "--limit", "app1,app4,worker1"), ["app1", "app4", "worker1"]),
+        (
+            ("-e", "apart=false", "--limit", "app4,app5,worker1,worker2"),
+            ["app4", "app5", "worker1", "worker2"],
+        ),
         (("-e", "rollout_batch=2"), ["app1,app2", "app3,app4", "app5", "worker1,worker2"]),
         (("-e", "rollout_batch=40%"), ["app1,app2", "app3,app4", "app5", "worker1,worker2"]),
         (("-e", "rollout_batch=5"), ["app1,app2,app3,app4,app5", "worker1,worker2"]),
@@ -59,7 +77,7 @@ def batches(inventory: Path, tmp_path: Path, *args: str) -> list[str]:
         (("--limit", "app4,app5,worker1,worker2"), ["app4", "app5", "worker1", "worker2"]),
     ],
 )
-def test_app_hosts_switch_a_batch_at_a_time_then_the_workers_together(
+def test_app_hosts_switch_a_batch_at_a_time_the_workers_together(
     inventory: Path, tmp_path: Path, args: tuple[str, ...], expected: list[str]
 ) -> None:
     assert batches(inventory, tmp_path, *args) == expected

@@ -11,10 +11,12 @@ import typing as t
 from ansible.errors import AnsibleFilterError
 
 
-def rollout_serial(batch: object, groups: t.Mapping[str, t.Sequence[str]]) -> list[int]:
+def rollout_serial(
+    batch: object, groups: t.Mapping[str, t.Sequence[str]], workers_apart: bool = True
+) -> list[int]:
     """`serial` for a play over `app:worker` (the app hosts first, in their order): batches of
     `batch` app hosts (a count, or a percentage of the app hosts), then one batch of the hosts
-    that run the app's processes only."""
+    that run the app's processes only, or those hosts in the last batch (`workers_apart` false)."""
     apps = list(groups.get("app", []))
     workers_only = [host for host in groups.get("worker", []) if host not in apps]
     text = str(batch).strip()
@@ -34,12 +36,18 @@ def rollout_serial(batch: object, groups: t.Mapping[str, t.Sequence[str]]) -> li
             "number (2) or a percentage of the app hosts (25%)"
         )
     # Batches of `size` app hosts, the last one what is left, then the worker hosts together:
-    # they serve no request, and an app host in their batch would stay drained through their
-    # switch. Ansible repeats the list's last value: a --limit that leaves app hosts out shifts
-    # the batches (the worker hosts may then switch one at a time), never more than `size` app
-    # hosts at once, as the app hosts come first.
+    # they serve no request, and an app host in their batch stays drained through their switch.
+    # Apart for a switch that takes long (an upgrade's packages and reboot); in the last batch
+    # for one of seconds (a deploy's processes settling), which then runs beside the app hosts'
+    # instead of after them. Ansible repeats the list's last value: a --limit that leaves app
+    # hosts out shifts the batches (the worker hosts may then switch one at a time), never more
+    # than `size` app hosts at once, as the app hosts come first.
     full, left = divmod(len(apps), size)
-    batches = [size] * full + [left] + [len(workers_only)]
+    batches = [size] * full + ([left] if left else [])
+    if workers_apart or not batches:
+        batches.append(len(workers_only))
+    else:
+        batches[-1] += len(workers_only)
     return [count for count in batches if count > 0] or [1]
 
 
